@@ -1,0 +1,1 @@
+"""Cerebrum terminal REPL (built in a later issue)."""

@@ -1,0 +1,147 @@
+"""The aiohttp application: factory, request context, auth, and the one error-to-HTTP map."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from . import handlers, models
+from .engine import Clock, Loader, ModelSlot, load_llama
+from .errors import BackendError, Overloaded, PayloadTooLarge, Unauthorized
+from .metrics import Metrics
+from .protocol import error_body
+from .settings import ModelSpec, Settings
+from .state import ACTIVITY, CLOCK, METRICS, SETTINGS, SLOTS, Activity
+
+log = structlog.get_logger("cerebrum.backend")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_OPEN_PATHS = frozenset({"/health"})
+
+
+def error_response(exc: BackendError, request_id: str | None = None) -> web.Response:
+    """The single mapping from a backend error to an HTTP response."""
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    if isinstance(exc, Overloaded):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    body = error_body(str(exc), exc.type, exc.code, getattr(exc, "param", None))
+    return web.json_response(body, status=exc.status, headers=headers)
+
+
+def _from_http(exc: web.HTTPException) -> BackendError:
+    """Translate aiohttp's own errors (routing, body size) at the boundary."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge(f"request body is over the limit of {exc.max_size} bytes")
+    err = BackendError(f"{exc.reason}: {exc.text}" if exc.status != 404 else "no such endpoint")
+    err.status = exc.status
+    err.type = "invalid_request_error"
+    err.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+    return err
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request ID, in-flight accounting, metrics and one structured log line per request."""
+    app = request.app
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    request["started"] = app[CLOCK]()
+    request["log"] = {}
+    activity, metrics = app[ACTIVITY], app[METRICS]
+    activity.in_flight += 1
+    metrics.in_flight.inc()
+    status = 500
+    try:
+        try:
+            response = await handler(request)
+        except BackendError as exc:
+            response = error_response(exc, request_id)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = error_response(_from_http(exc), request_id)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-ID"] = request_id
+        return response
+    except (ConnectionResetError, TimeoutError):
+        status = 499  # the client went away mid-response
+        raise
+    except Exception as exc:
+        log.exception("unhandled", request_id=request_id, error=type(exc).__name__)
+        response = error_response(BackendError("internal server error"), request_id)
+        return response
+    finally:
+        activity.in_flight -= 1
+        activity.last = app[CLOCK]()
+        metrics.in_flight.dec()
+        route = request.match_info.route.resource
+        endpoint = route.canonical if route is not None else "unmatched"
+        metrics.requests.labels(endpoint, str(status)).inc()
+        log.info("request", request_id=request_id, method=request.method, path=endpoint,
+                 status=status, ms=round((app[CLOCK]() - request["started"]) * 1000, 1),
+                 **request["log"])
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer-key check (constant time) on everything but /health, when keys are set."""
+    keys = request.app[SETTINGS].api_keys
+    if keys and request.path not in _OPEN_PATHS:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        ok = False
+        for key in keys:  # compare against every key so timing says nothing about which
+            ok |= hmac.compare_digest(given.strip().encode(), key.encode())
+        if scheme.lower() != "bearer" or not ok:
+            raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'")
+    return await handler(request)
+
+
+def packaged_or_path(cache_dir: Path) -> Callable[[ModelSpec], Path]:
+    """How a manifest entry becomes a file: a packaged source (verified) or a given path."""
+
+    def path_of(spec: ModelSpec) -> Path:
+        if spec.source is not None:
+            return models.resolve(spec.source, cache_dir)
+        assert spec.path is not None
+        return spec.path
+
+    return path_of
+
+
+async def _close_slots(app: web.Application) -> None:
+    for slot in app[SLOTS].values():
+        slot.close()
+
+
+def make_app(settings: Settings, *, loader: Loader = load_llama,
+             clock: Clock = time.monotonic) -> web.Application:
+    """Build the backend application for `settings`."""
+    app = web.Application(middlewares=[request_context, auth],
+                          client_max_size=settings.max_body_bytes)
+    metrics = Metrics()
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[CLOCK] = clock
+    app[ACTIVITY] = Activity(clock)
+    path_of = packaged_or_path(settings.cache_dir)
+    app[SLOTS] = {
+        spec.name: ModelSlot(spec, path_of=path_of, loader=loader, max_queue=settings.max_queue,
+                             token_buffer=settings.token_buffer, metrics=metrics, clock=clock)
+        for spec in settings.models
+    }
+    app.on_cleanup.append(_close_slots)
+    handlers.add_routes(app)
+    return app

@@ -1,0 +1,320 @@
+"""Model slots: lazy loading, one generation at a time per model, a bounded wait queue,
+and a worker thread that hands tokens to the event loop through a bounded buffer.
+
+Every sampled token checks for cancellation, so a client that goes away frees the model
+within one token; the slot's gate is released only when the worker thread has let go of
+the model, never before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ctypes
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import structlog
+
+from . import prompt_cache
+from .chat import ChatFormatter, make_formatter
+from .errors import ModelLoadError, Overloaded
+from .metrics import Metrics
+from .protocol import GenerationParams, Usage
+from .settings import ModelSpec
+from .stops import StopScanner
+
+log = structlog.get_logger("cerebrum.backend")
+
+Clock = Callable[[], float]
+
+
+class MeteredLlama(llama_cpp.Llama):
+    """A Llama that counts the tokens it evaluates, to prove prompt-cache reuse."""
+
+    tokens_evaluated = 0
+
+    def eval(self, tokens: Sequence[int]) -> None:
+        """Evaluate `tokens`, counting them."""
+        self.tokens_evaluated += len(tokens)
+        super().eval(tokens)
+
+
+Loader = Callable[[ModelSpec, Path], llama_cpp.Llama]
+
+
+def load_llama(spec: ModelSpec, path: Path) -> llama_cpp.Llama:
+    """Load a GGUF with the spec's threads and batch (the same for prompt and decode)."""
+    try:
+        return MeteredLlama(
+            model_path=str(path),
+            n_ctx=spec.n_ctx,
+            n_threads=spec.n_threads,
+            n_threads_batch=spec.n_threads,
+            n_batch=spec.n_batch,
+            n_ubatch=spec.n_batch,
+            flash_attn=spec.flash_attn,
+            verbose=False,
+        )
+    except ValueError as exc:  # llama-cpp-python's way of saying the file would not load
+        raise ModelLoadError(f"model {spec.name!r} failed to load from {path.name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Text decoded from one or more tokens."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """The generation ended; what it cost."""
+
+    finish_reason: str
+    usage: Usage
+    decode_tokens_per_second: float | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """llama.cpp failed mid-generation."""
+
+    message: str
+
+
+Event = Piece | Done | Failed
+
+
+class Handoff:
+    """Bounded hand-off of events from a worker thread to the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int):
+        self._loop = loop
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._space = threading.Semaphore(size)
+        self.cancelled = threading.Event()
+
+    def put(self, event: Event) -> bool:
+        """Worker side: block while the buffer is full; False once the consumer has gone."""
+        self._space.acquire()
+        if self.cancelled.is_set():
+            return False
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        except RuntimeError:  # the loop is closed: the server is shutting down
+            self.cancelled.set()
+            return False
+        return True
+
+    async def get(self) -> Event:
+        """Loop side: the next event."""
+        event = await self._queue.get()
+        self._space.release()
+        return event
+
+    def cancel(self) -> None:
+        """Loop side: stop the producer at its next token."""
+        if not self.cancelled.is_set():
+            self.cancelled.set()
+            self._space.release()
+
+
+@dataclass
+class LoadedModel:
+    """A resident model and what is derived from it once."""
+
+    llm: llama_cpp.Llama
+    formatter: ChatFormatter
+    vocab: Any
+    n_ctx: int
+    cache: prompt_cache.PromptCache | None
+
+
+class ModelSlot:
+    """One manifest model: loads it lazily, serialises its generations, bounds its queue."""
+
+    def __init__(self, spec: ModelSpec, *, path_of: Callable[[ModelSpec], Path], loader: Loader,
+                 max_queue: int, token_buffer: int, metrics: Metrics, clock: Clock):
+        self.spec = spec
+        self._path_of = path_of
+        self._loader = loader
+        self._max_queue = max_queue
+        self._token_buffer = token_buffer
+        self._metrics = metrics
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{spec.name}")
+        self._load_lock = asyncio.Lock()
+        self._gate = asyncio.Semaphore(1)
+        self._model: LoadedModel | None = None
+        self.waiting = 0
+        self._avg_seconds = 5.0
+        metrics.model_loaded.labels(spec.name).set(0)
+        metrics.queue_depth.labels(spec.name).set(0)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is resident."""
+        return self._model is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a generation holds the model."""
+        return self._gate.locked()
+
+    def check_capacity(self) -> None:
+        """Shed at once when the wait queue is full: 503 with a Retry-After estimate."""
+        if self.busy and self.waiting >= self._max_queue:
+            retry = max(1, min(60, math.ceil(self._avg_seconds * (self.waiting + 1))))
+            raise Overloaded(f"model {self.spec.name!r} is busy and its queue is full "
+                             f"({self._max_queue} waiting); retry in {retry} s",
+                             retry_after=retry)
+
+    async def model(self) -> LoadedModel:
+        """The resident model, loading it on first use (in the slot's thread)."""
+        if self._model is not None:
+            return self._model
+        async with self._load_lock:
+            if self._model is None:
+                loop = asyncio.get_running_loop()
+                self._model = await loop.run_in_executor(self._executor, self._load)
+        return self._model
+
+    def _load(self) -> LoadedModel:
+        started = self._clock()
+        path = self._path_of(self.spec)
+        llm = self._loader(self.spec, path)
+        self._metrics.model_loaded.labels(self.spec.name).set(1)
+        self._metrics.load_seconds.labels(self.spec.name).set(self._clock() - started)
+        log.info("model_loaded", model=self.spec.name, seconds=round(self._clock() - started, 3))
+        cache = (prompt_cache.PromptCache(self.spec.prompt_cache_bytes)
+                 if self.spec.prompt_cache_bytes > 0 else None)
+        return LoadedModel(llm=llm, formatter=make_formatter(llm, self.spec.chat_format),
+                           vocab=llama_cpp.llama_model_get_vocab(llm.model),
+                           n_ctx=llm.n_ctx(), cache=cache)
+
+    async def generate(self, tokens: list[int], params: GenerationParams, max_tokens: int,
+                       extra_stops: tuple[str, ...] = ()) -> AsyncIterator[Event]:
+        """Wait for the model (bounded), then stream events from its worker thread."""
+        self.check_capacity()
+        model = await self.model()
+        name = self.spec.name
+        self.waiting += 1
+        self._metrics.queue_depth.labels(name).inc()
+        try:
+            await self._gate.acquire()
+        finally:
+            self.waiting -= 1
+            self._metrics.queue_depth.labels(name).dec()
+        loop = asyncio.get_running_loop()
+        handoff = Handoff(loop, self._token_buffer)
+        try:
+            future = loop.run_in_executor(self._executor, self._run, model, tokens, params,
+                                          max_tokens, params.stop + extra_stops, handoff)
+        except BaseException:
+            self._gate.release()
+            raise
+        future.add_done_callback(self._finished)
+        try:
+            while True:
+                event = await handoff.get()
+                yield event
+                if not isinstance(event, Piece):
+                    return
+        finally:
+            handoff.cancel()
+
+    def _finished(self, future: asyncio.Future[None]) -> None:
+        self._gate.release()
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.error("worker_crashed", model=self.spec.name, error=type(exc).__name__)
+
+    def _run(self, model: LoadedModel, tokens: list[int], params: GenerationParams,
+             max_tokens: int, stops: tuple[str, ...], handoff: Handoff) -> None:
+        """Worker thread: generate, checking for cancellation at every token."""
+        llm, name = model.llm, self.spec.name
+        started = self._clock()
+        if model.cache is not None:
+            snap, shared = model.cache.best(tokens)
+            live = prompt_cache.common_prefix(llm.input_ids[: llm.n_tokens], tokens)
+            if snap is not None and shared > live:
+                prompt_cache.restore(llm, snap, tokens)
+        evaluated_before = getattr(llm, "tokens_evaluated", 0)
+        if params.seed is not None:
+            llm.set_seed(params.seed)
+        scanner = StopScanner(stops)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        piece_buf = ctypes.create_string_buffer(256)
+        completion = 0
+        evaluated = len(tokens)
+        finish = "length"
+        first_at = last_at = None
+        cancelled = False
+        stream = llm.generate(tokens, temp=params.temperature, top_p=params.top_p,
+                              top_k=params.top_k, min_p=params.min_p,
+                              repeat_penalty=params.repeat_penalty)
+        try:
+            for token in stream:
+                if handoff.cancelled.is_set():
+                    cancelled = True
+                    break
+                if first_at is None:
+                    first_at = self._clock()
+                    evaluated = getattr(llm, "tokens_evaluated", evaluated_before + len(tokens))
+                    evaluated -= evaluated_before
+                    self._metrics.prompt_tokens_evaluated.labels(name).inc(evaluated)
+                if llama_cpp.llama_vocab_is_eog(model.vocab, token):
+                    finish = "stop"
+                    break
+                completion += 1
+                last_at = self._clock()
+                self._metrics.completion_tokens.labels(name).inc()
+                n = llama_cpp.llama_token_to_piece(model.vocab, token, piece_buf, 256, 0, False)
+                text = scanner.feed(decoder.decode(piece_buf.raw[: max(n, 0)]))
+                if text and not handoff.put(Piece(text)):
+                    cancelled = True
+                    break
+                if scanner.stopped:
+                    finish = "stop"
+                    break
+                if completion >= max_tokens:
+                    break
+        except Exception as exc:  # llama.cpp decode failure: report it, leave a clean context
+            llm.reset()
+            log.error("generation_failed", model=name, error=type(exc).__name__)
+            handoff.put(Failed(f"generation failed: {type(exc).__name__}"))
+            return
+        finally:
+            stream.close()
+        if cancelled:
+            self._metrics.cancelled.labels(name).inc()
+            log.info("generation_cancelled", model=name, completion_tokens=completion)
+            return
+        tail = scanner.flush() + decoder.decode(b"", final=True)
+        if tail and not handoff.put(Piece(tail)):
+            return
+        rate = None
+        if first_at is not None and last_at is not None and completion > 1 and last_at > first_at:
+            rate = (completion - 1) / (last_at - first_at)
+            self._metrics.tokens_per_second.labels(name).observe(rate)
+        usage = Usage(prompt_tokens=len(tokens), completion_tokens=completion,
+                      cached_tokens=len(tokens) - evaluated)
+        handoff.put(Done(finish, usage, rate))
+        self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (self._clock() - started)
+        if model.cache is not None and (snap := prompt_cache.snapshot(llm)) is not None:
+            model.cache.put(snap)
+
+    def close(self) -> None:
+        """Stop the worker thread after its current task (called at shutdown)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        with suppress(Exception):
+            if self._model is not None:
+                self._model.llm.close()

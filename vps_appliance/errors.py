@@ -1,0 +1,88 @@
+"""The backend's error types; `app.error_middleware` maps them to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class BackendError(Exception):
+    """Base of every error the backend raises on purpose."""
+
+    status = 500
+    type = "server_error"
+    code = "internal_error"
+
+
+class ConfigError(BackendError):
+    """The configuration file or environment is invalid; the message names the key."""
+
+
+class ModelSourceError(BackendError):
+    """A packaged model is missing a part or fails its pinned hash."""
+
+    code = "model_unavailable"
+
+
+class ModelLoadError(BackendError):
+    """llama.cpp could not load a model file."""
+
+    code = "model_unavailable"
+
+
+class BadRequest(BackendError):
+    """The request is malformed or asks for something out of range."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.param = param
+
+
+class ContextLengthExceeded(BadRequest):
+    """The prompt (plus max_tokens) does not fit the model's context window."""
+
+    code = "context_length_exceeded"
+
+
+class Unauthorized(BackendError):
+    """Missing or wrong API key."""
+
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class NotFound(BackendError):
+    """Unknown route or model name."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class PayloadTooLarge(BackendError):
+    """The request body is over the configured limit."""
+
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class Overloaded(BackendError):
+    """The model's wait queue is full; the client should retry later."""
+
+    status = 503
+    type = "server_error"
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,191 @@
+"""HTTP handlers: OpenAI-compatible completions, tokenize, models, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from . import chat
+from .engine import Done, Event, Failed, ModelSlot, Piece
+from .errors import BackendError, NotFound
+from .protocol import (
+    CompletionRequest,
+    Envelope,
+    Kind,
+    completion_budget,
+    decode_json,
+    error_body,
+    model_of,
+    parse_chat,
+    parse_completion,
+    parse_tokenize,
+    sse,
+)
+from .state import CLOCK, METRICS, SETTINGS, SLOTS
+
+
+async def _body(request: web.Request) -> Any:
+    return decode_json(await request.read())
+
+
+def _slot(request: web.Request, name: str | None) -> ModelSlot:
+    slots = request.app[SLOTS]
+    name = name or request.app[SETTINGS].models[0].name
+    slot = slots.get(name)
+    if slot is None:
+        raise NotFound(f"model {name!r} does not exist; available: {', '.join(slots)}",
+                       code="model_not_found")
+    request["log"]["model"] = name
+    return slot
+
+
+def _parse(kind: Kind, body: Any, slot: ModelSlot, cap: int) -> CompletionRequest:
+    parse = parse_chat if kind == "chat" else parse_completion
+    return parse(body, slot.spec.sampling, cap)
+
+
+async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
+    """POST /v1/chat/completions and /v1/completions."""
+    settings = request.app[SETTINGS]
+    body = await _body(request)
+    slot = _slot(request, model_of(body))
+    slot.check_capacity()  # shed before doing any work for the request
+    req = _parse(kind, body, slot, settings.max_tokens_cap)
+    model = await slot.model()
+    if kind == "chat":
+        tokens, stops = await asyncio.to_thread(chat.chat_tokens, model.llm, model.formatter,
+                                                req.messages)
+    else:
+        tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
+        stops = ()
+    max_tokens = completion_budget(len(tokens), req.params.max_tokens,
+                                   slot.spec.sampling.max_tokens, model.n_ctx)
+    request["log"]["prompt_tokens"] = len(tokens)
+    request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(tokens))
+    env = Envelope.new(kind, request["request_id"], slot.spec.name)
+    async with aclosing(slot.generate(tokens, req.params, max_tokens, stops)) as events:
+        first = await anext(events)  # queueing and load errors still get a proper status
+        _first_token(request, first)
+        if req.stream:
+            return await _stream(request, env, first, events)
+        return await _collect(request, env, first, events)
+
+
+def _first_token(request: web.Request, event: Event) -> None:
+    app = request.app
+    ttft = app[CLOCK]() - request["started"]
+    app[METRICS].ttft.labels(request["log"]["model"]).observe(ttft)
+    request["log"]["ttft_ms"] = round(ttft * 1000, 1)
+
+
+def _finish(request: web.Request, done: Done) -> None:
+    request["log"]["completion_tokens"] = done.usage.completion_tokens
+    request["log"]["cached_tokens"] = done.usage.cached_tokens
+    if done.decode_tokens_per_second is not None:
+        request["log"]["tok_s"] = round(done.decode_tokens_per_second, 1)
+
+
+async def _collect(request: web.Request, env: Envelope, first: Event,
+                   events: AsyncIterator[Event]) -> web.Response:
+    parts: list[str] = []
+    event = first
+    while True:
+        if isinstance(event, Piece):
+            parts.append(event.text)
+        elif isinstance(event, Failed):
+            raise BackendError(event.message)
+        else:
+            _finish(request, event)
+            return web.json_response(env.body("".join(parts), event.finish_reason, event.usage))
+        event = await anext(events)
+
+
+async def _stream(request: web.Request, env: Envelope, first: Event,
+                  events: AsyncIterator[Event]) -> web.StreamResponse:
+    if isinstance(first, Failed):
+        raise BackendError(first.message)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+        "X-Request-ID": request["request_id"],
+    })
+    await response.prepare(request)
+    event, is_first = first, True
+    while True:
+        if isinstance(event, Piece):
+            await response.write(sse(env.chunk(event.text, first=is_first)))
+            is_first = False
+        elif isinstance(event, Failed):
+            await response.write(sse(error_body(event.message, "server_error", "generation_failed")))
+            break
+        else:
+            _finish(request, event)
+            if is_first and env.kind == "chat":
+                await response.write(sse(env.chunk("", first=True)))
+            await response.write(sse(env.chunk(None, finish_reason=event.finish_reason,
+                                               usage=event.usage)))
+            break
+        event = await anext(events)
+    await response.write(sse("[DONE]"))
+    await response.write_eof()
+    return response
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """POST /v1/chat/completions."""
+    return await completions(request, "chat")
+
+
+async def text_completions(request: web.Request) -> web.StreamResponse:
+    """POST /v1/completions."""
+    return await completions(request, "completion")
+
+
+async def tokenize(request: web.Request) -> web.Response:
+    """POST /v1/tokenize: {model, text} → {tokens: n}, the exact count the model sees."""
+    req = parse_tokenize(await _body(request))
+    slot = _slot(request, req.model)
+    model = await slot.model()
+    tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.text, req.add_special)
+    return web.json_response({"model": slot.spec.name, "tokens": len(tokens),
+                              "n_ctx": model.n_ctx})
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """GET /v1/models."""
+    data = [{"id": s.spec.name, "object": "model", "owned_by": "cerebrum",
+             "n_ctx": s.spec.n_ctx, "loaded": s.loaded}
+            for s in request.app[SLOTS].values()]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /health: 200 while the server can serve; which models are resident."""
+    slots = request.app[SLOTS].values()
+    return web.json_response({
+        "status": "ok",
+        "models": [{"name": s.spec.name, "loaded": s.loaded, "busy": s.busy,
+                    "waiting": s.waiting} for s in slots],
+    })
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text."""
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every endpoint."""
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", text_completions)
+    app.router.add_post("/v1/tokenize", tokenize)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,45 @@
+"""The backend's Prometheus metrics, on a registry owned by one app (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+PREFIX = "cerebrum_backend_"
+
+
+class Metrics:
+    """Every metric the backend exports, prefixed `cerebrum_backend_`."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(PREFIX + "requests", "HTTP requests by endpoint and status",
+                                ["endpoint", "status"], registry=r)
+        self.prompt_tokens = Counter(PREFIX + "prompt_tokens", "Prompt tokens received",
+                                     ["model"], registry=r)
+        self.prompt_tokens_evaluated = Counter(
+            PREFIX + "prompt_tokens_evaluated",
+            "Prompt tokens actually evaluated (the rest came from the KV prompt cache)",
+            ["model"], registry=r)
+        self.completion_tokens = Counter(PREFIX + "completion_tokens",
+                                         "Tokens generated, counted as each is sampled",
+                                         ["model"], registry=r)
+        self.ttft = Histogram(PREFIX + "time_to_first_token_seconds",
+                              "Request start to first token", ["model"], registry=r,
+                              buckets=(.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
+        self.tokens_per_second = Histogram(
+            PREFIX + "generation_tokens_per_second", "Decode speed of finished generations",
+            ["model"], registry=r, buckets=(1, 2, 5, 10, 20, 40, 60, 80, 120, 200, 400))
+        self.queue_depth = Gauge(PREFIX + "queue_depth", "Requests waiting for a model",
+                                 ["model"], registry=r)
+        self.in_flight = Gauge(PREFIX + "in_flight", "Requests being served", registry=r)
+        self.cancelled = Counter(PREFIX + "generations_cancelled",
+                                 "Generations stopped early because the client went away",
+                                 ["model"], registry=r)
+        self.model_loaded = Gauge(PREFIX + "model_loaded", "1 when the model is resident",
+                                  ["model"], registry=r)
+        self.load_seconds = Gauge(PREFIX + "model_load_seconds", "Time the last load took",
+                                  ["model"], registry=r)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

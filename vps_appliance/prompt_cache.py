@@ -1,0 +1,109 @@
+"""A per-model RAM cache of KV snapshots, so alternating prompts reuse their prefixes.
+
+llama-cpp-python already reuses the prefix the live context shares with a new prompt. This
+cache keeps the KV of earlier sequences too (llama.cpp's per-sequence state, which is the KV
+alone, unlike `Llama.save_state`, which also copies a large logits buffer), evicting the
+least recently used snapshot when over its byte budget.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import llama_cpp
+import numpy as np
+
+_SEQ = 0
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    diff = np.flatnonzero(np.asarray(a[:n], dtype=np.int64) != np.asarray(b[:n], dtype=np.int64))
+    return int(diff[0]) if diff.size else n
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The KV of one evaluated token sequence."""
+
+    tokens: tuple[int, ...]
+    kv: bytes
+
+
+class PromptCache:
+    """LRU of KV snapshots keyed by their token sequences, bounded in bytes."""
+
+    def __init__(self, capacity_bytes: int):
+        self.capacity_bytes = capacity_bytes
+        self._entries: OrderedDict[tuple[int, ...], Snapshot] = OrderedDict()
+        self._size = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes held now."""
+        return self._size
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def best(self, prompt: Sequence[int]) -> tuple[Snapshot | None, int]:
+        """The snapshot sharing the longest prefix with `prompt`, and that prefix's length."""
+        best, best_len = None, 0
+        for snap in self._entries.values():
+            n = common_prefix(snap.tokens, prompt)
+            if n > best_len:
+                best, best_len = snap, n
+        if best is not None:
+            self._entries.move_to_end(best.tokens)
+        return best, best_len
+
+    def put(self, snap: Snapshot) -> None:
+        """Insert a snapshot, replacing one with the same tokens and evicting the oldest."""
+        if len(snap.kv) > self.capacity_bytes:
+            return
+        old = self._entries.pop(snap.tokens, None)
+        if old is not None:
+            self._size -= len(old.kv)
+        self._entries[snap.tokens] = snap
+        self._size += len(snap.kv)
+        while self._size > self.capacity_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= len(evicted.kv)
+
+
+def snapshot(llm: llama_cpp.Llama) -> Snapshot | None:
+    """Copy the live context's KV (sequence 0) and the tokens it holds."""
+    n = llm.n_tokens
+    if n == 0:
+        return None
+    size = llama_cpp.llama_state_seq_get_size(llm.ctx, _SEQ)
+    buf = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_seq_get_data(llm.ctx, buf, size, _SEQ)
+    if written == 0:
+        return None
+    return Snapshot(tuple(int(t) for t in llm.input_ids[:n]), bytes(buf[:written]))
+
+
+def restore(llm: llama_cpp.Llama, snap: Snapshot, prompt: Sequence[int]) -> int:
+    """Load `snap` into the live context, keeping only its prefix shared with `prompt`.
+
+    At least the prompt's last token is left to evaluate, so sampling starts from fresh
+    logits. Returns the number of prompt tokens the context now holds (0 if loading failed).
+    """
+    keep = min(common_prefix(snap.tokens, prompt), len(prompt) - 1)
+    if keep <= 0:
+        return 0
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)
+    buf = (ctypes.c_uint8 * len(snap.kv)).from_buffer_copy(snap.kv)
+    if llama_cpp.llama_state_seq_set_data(llm.ctx, buf, len(snap.kv), _SEQ) == 0:
+        llm.reset()
+        return 0
+    llm.input_ids[: len(snap.tokens)] = snap.tokens
+    llm.n_tokens = keep
+    return keep

@@ -1,0 +1,259 @@
+"""Backend settings: one frozen dataclass built from a TOML file plus environment overrides.
+
+`load_settings` is the only place that reads configuration; every value is validated there
+with a message that names the key, so a bad file fails at start-up, never mid-request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .models import PACKAGED, default_cache_dir
+
+ENV_PREFIX = "CEREBRUM_BACKEND_"
+CHAT_FORMATS = ("auto", "chatml", "llama-2", "none")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Per-model sampling defaults; a request's own values win."""
+
+    temperature: float = 0.2
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    max_tokens: int = 512
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of the model manifest."""
+
+    name: str
+    path: Path | None = None
+    source: str | None = None  # a key of models.PACKAGED
+    n_ctx: int = 4096
+    n_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    n_batch: int = 512
+    chat_format: str = "auto"
+    flash_attn: bool = True
+    prompt_cache_bytes: int = 256 * 1024 * 1024
+    sampling: Sampling = field(default_factory=Sampling)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the backend needs to run; built by `load_settings`."""
+
+    models: tuple[ModelSpec, ...]
+    host: str = "127.0.0.1"
+    port: int = 9000
+    max_queue: int = 4
+    max_body_bytes: int = 1024 * 1024
+    max_tokens_cap: int = 4096
+    token_buffer: int = 64
+    idle_exit: float = 0.0
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    log_level: str = "info"
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+
+    def model(self, name: str) -> ModelSpec | None:
+        """The manifest entry called `name`, if any (names are never file paths)."""
+        return next((m for m in self.models if m.name == name), None)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and 'localhost'."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _typed(value: Any, kind: type, key: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is Path and isinstance(value, str):
+        return Path(value).expanduser()
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _from_env(raw: str, kind: type, key: str) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{key}: cannot read {raw!r} as {kind.__name__}") from None
+
+
+def _check_range(key: str, value: float, lo: float, hi: float | None = None) -> None:
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        raise ConfigError(f"{key}: must be {bound}, got {value}")
+
+
+_TOP_KEYS: dict[str, type] = {
+    "host": str,
+    "port": int,
+    "max_queue": int,
+    "max_body_bytes": int,
+    "max_tokens_cap": int,
+    "token_buffer": int,
+    "idle_exit": float,
+    "cache_dir": Path,
+    "log_level": str,
+    "api_keys_file": Path,
+}
+_MODEL_KEYS: dict[str, type] = {
+    "name": str,
+    "path": Path,
+    "source": str,
+    "n_ctx": int,
+    "n_threads": int,
+    "n_batch": int,
+    "chat_format": str,
+    "flash_attn": bool,
+    "prompt_cache_bytes": int,
+}
+_SAMPLING_KEYS: dict[str, type] = {
+    "temperature": float,
+    "top_p": float,
+    "top_k": int,
+    "min_p": float,
+    "repeat_penalty": float,
+    "max_tokens": int,
+}
+
+
+def _fields(table: Mapping[str, Any], schema: dict[str, type], where: str) -> dict[str, Any]:
+    out = {}
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(f"{where}{key}: unknown key (known: {', '.join(schema)})")
+        out[key] = _typed(value, schema[key], f"{where}{key}")
+    return out
+
+
+def _sampling(table: Any, where: str) -> Sampling:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    s = Sampling(**_fields(table, _SAMPLING_KEYS, f"{where}."))
+    _check_range(f"{where}.temperature", s.temperature, 0.0, 2.0)
+    _check_range(f"{where}.top_p", s.top_p, 0.0, 1.0)
+    _check_range(f"{where}.min_p", s.min_p, 0.0, 1.0)
+    _check_range(f"{where}.top_k", s.top_k, 0)
+    _check_range(f"{where}.repeat_penalty", s.repeat_penalty, 0.0)
+    _check_range(f"{where}.max_tokens", s.max_tokens, 1)
+    return s
+
+
+def _model(table: Any, index: int) -> ModelSpec:
+    where = f"models[{index}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    table = dict(table)
+    sampling = _sampling(table.pop("sampling", {}), f"{where}.sampling")
+    values = _fields(table, _MODEL_KEYS, f"{where}.")
+    if "name" not in values:
+        raise ConfigError(f"{where}.name: required")
+    spec = ModelSpec(sampling=sampling, **values)
+    if (spec.path is None) == (spec.source is None):
+        raise ConfigError(f"{where}: set exactly one of 'path' or 'source'")
+    if spec.source is not None and spec.source not in PACKAGED:
+        raise ConfigError(f"{where}.source: unknown packaged model {spec.source!r} "
+                          f"(known: {', '.join(sorted(PACKAGED))})")
+    if spec.chat_format not in CHAT_FORMATS:
+        raise ConfigError(f"{where}.chat_format: must be one of {', '.join(CHAT_FORMATS)}")
+    _check_range(f"{where}.n_ctx", spec.n_ctx, 16, 1 << 20)
+    _check_range(f"{where}.n_threads", spec.n_threads, 1, 1024)
+    _check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)
+    _check_range(f"{where}.prompt_cache_bytes", spec.prompt_cache_bytes, 0)
+    return spec
+
+
+def default_models() -> tuple[ModelSpec, ...]:
+    """The manifest used without a config file: every packaged model, Qwen first."""
+    return (
+        ModelSpec(name="qwen2.5-coder-0.5b-instruct", source="qwen2.5-coder-0.5b-instruct"),
+        ModelSpec(name="smollm2-135m-instruct", source="smollm2-135m-instruct", n_ctx=2048),
+    )
+
+
+def _read_keys(path: Path) -> tuple[str, ...]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"api_keys_file: cannot read {path}: {exc.strerror}") from None
+    return tuple(k for line in text.splitlines() if (k := line.strip()) and not k.startswith("#"))
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Build validated `Settings` from an optional TOML file, then `CEREBRUM_BACKEND_*` env."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    raw_models = data.pop("models", None)
+    values = _fields(data, _TOP_KEYS, "")
+    for key, kind in _TOP_KEYS.items():
+        env_key = ENV_PREFIX + key.upper()
+        if env_key in environ:
+            values[key] = _from_env(environ[env_key], kind, env_key)
+            if kind is Path:
+                values[key] = Path(values[key]).expanduser()
+
+    keys: tuple[str, ...] = ()
+    keys_file = values.pop("api_keys_file", None)
+    if keys_file is not None:
+        keys += _read_keys(keys_file)
+    if environ.get("CEREBRUM_API_KEYS"):
+        keys += tuple(k.strip() for k in environ["CEREBRUM_API_KEYS"].split(",") if k.strip())
+
+    if raw_models is None:
+        models = default_models()
+    elif isinstance(raw_models, list) and raw_models:
+        models = tuple(_model(m, i) for i, m in enumerate(raw_models))
+    else:
+        raise ConfigError("models: expected a non-empty array of tables ([[models]])")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"models: duplicate names in {names}")
+
+    settings = Settings(models=models, api_keys=keys, **values)
+    _check_range("port", settings.port, 0, 65535)
+    _check_range("max_queue", settings.max_queue, 0, 10_000)
+    _check_range("max_body_bytes", settings.max_body_bytes, 1024)
+    _check_range("max_tokens_cap", settings.max_tokens_cap, 1)
+    _check_range("token_buffer", settings.token_buffer, 1)
+    _check_range("idle_exit", settings.idle_exit, 0.0)
+    if settings.log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log_level: must be one of debug, info, warning, error")
+    return settings
+
+
+def check_exposure(host: str, settings: Settings) -> None:
+    """Refuse to serve a non-loopback address without an API key."""
+    if not settings.api_keys and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to listen on {host} without an API key: set CEREBRUM_API_KEYS=<key> "
+            f"or api_keys_file in the config (or bind 127.0.0.1)"
+        )
