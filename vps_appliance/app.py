@@ -18,7 +18,16 @@ from .errors import BackendError, Overloaded, PayloadTooLarge, Unauthorized
 from .metrics import Metrics
 from .protocol import error_body
 from .settings import ModelSpec, Settings
-from .state import ACTIVITY, CLOCK, METRICS, SETTINGS, SLOTS, Activity
+from .state import (
+    ACTIVITY,
+    CLOCK,
+    CONTEXT,
+    METRICS,
+    SETTINGS,
+    SLOTS,
+    Activity,
+    RequestContext,
+)
 
 log = structlog.get_logger("cerebrum.backend")
 
@@ -38,10 +47,10 @@ def error_response(exc: BackendError, request_id: str | None = None) -> web.Resp
     return web.json_response(body, status=exc.status, headers=headers)
 
 
-def _from_http(exc: web.HTTPException) -> BackendError:
+def _from_http(exc: web.HTTPException, body_limit: int) -> BackendError:
     """Translate aiohttp's own errors (routing, body size) at the boundary."""
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return PayloadTooLarge(f"request body is over the limit of {exc.max_size} bytes")
+        return PayloadTooLarge(f"request body is over the limit of {body_limit} bytes")
     err = BackendError(f"{exc.reason}: {exc.text}" if exc.status != 404 else "no such endpoint")
     err.status = exc.status
     err.type = "invalid_request_error"
@@ -55,9 +64,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     app = request.app
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-    request["request_id"] = request_id
-    request["started"] = app[CLOCK]()
-    request["log"] = {}
+    ctx = request[CONTEXT] = RequestContext(request_id, app[CLOCK]())
     activity, metrics = app[ACTIVITY], app[METRICS]
     activity.in_flight += 1
     metrics.in_flight.inc()
@@ -70,7 +77,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = error_response(_from_http(exc), request_id)
+            response = error_response(_from_http(exc, app[SETTINGS].max_body_bytes), request_id)
         status = response.status
         if not response.prepared:
             response.headers["X-Request-ID"] = request_id
@@ -90,8 +97,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         endpoint = route.canonical if route is not None else "unmatched"
         metrics.requests.labels(endpoint, str(status)).inc()
         log.info("request", request_id=request_id, method=request.method, path=endpoint,
-                 status=status, ms=round((app[CLOCK]() - request["started"]) * 1000, 1),
-                 **request["log"])
+                 status=status, ms=round((app[CLOCK]() - ctx.started) * 1000, 1), **ctx.log)
 
 
 @web.middleware

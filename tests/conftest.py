@@ -1,0 +1,104 @@
+"""Shared fixtures: isolated XDG/env, model files, and real backends on ephemeral ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_gguf import write_tiny_llama  # noqa: E402
+from vps_appliance import models  # noqa: E402
+from vps_appliance.app import make_app  # noqa: E402
+from vps_appliance.settings import ModelSpec, Sampling, Settings  # noqa: E402
+
+# Where `make setup` assembled the packaged models, read before tests isolate XDG dirs.
+REAL_MODEL_CACHE = models.default_cache_dir()
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point XDG dirs at tmp_path and drop any CEREBRUM_* settings of the developer."""
+    for key in list(os.environ):
+        if key.startswith("CEREBRUM_") or key.startswith("LISTEN_"):
+            monkeypatch.delenv(key)
+    for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight 2-layer llama GGUF (~0.5 MB)."""
+    return write_tiny_llama(tmp_path_factory.mktemp("models") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The real SmolLM2-135M-Instruct, verified against its pinned sha256."""
+    return models.resolve("smollm2-135m-instruct", REAL_MODEL_CACHE)
+
+
+def spec(name: str, path: Path, **kw: object) -> ModelSpec:
+    """A manifest entry for tests: 2 threads, deterministic sampling unless overridden."""
+    kw.setdefault("n_ctx", 2048)
+    kw.setdefault("sampling", Sampling(temperature=0.0, max_tokens=64))
+    return ModelSpec(name=name, path=path, n_threads=2, **kw)  # type: ignore[arg-type]
+
+
+Start = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture
+async def start_backend(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> Start:
+    """Start a real backend on 127.0.0.1:<ephemeral> for the given manifest."""
+
+    async def start(*specs: ModelSpec, **settings: object) -> TestServer:
+        app = make_app(Settings(models=specs, **settings))  # type: ignore[arg-type]
+        return await aiohttp_server(app)  # TestServer sets handler_cancellation=True, as serve() does
+
+    return start
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client (no keep-alive surprises between tests)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        yield session
+
+
+async def metric(http: aiohttp.ClientSession, base: str, name: str, **labels: str) -> float:
+    """Read one sample of a Prometheus metric from a running backend (0 when absent)."""
+    async with http.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{(.*)\}})? (\S+)$", re.M)
+    for match in pattern.finditer(text):
+        got = ",".join(sorted((match.group(1) or "").split(","))) if match.group(1) else ""
+        if got == want:
+            return float(match.group(2))
+    return 0.0
+
+
+def base_url(server: TestServer) -> str:
+    """http://127.0.0.1:<port> of a test server."""
+    return str(server.make_url("")).rstrip("/")
+
+
+async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[dict | str]:
+    """Yield each `data:` payload of an SSE response: parsed JSON, or the string "[DONE]"."""
+    import json
+
+    async for raw in resp.content:
+        line = raw.decode().rstrip("\r\n")
+        if not line.startswith("data: "):
+            assert line == "", f"unexpected SSE line {line!r}"
+            continue
+        payload = line[len("data: "):]
+        yield payload if payload == "[DONE]" else json.loads(payload)

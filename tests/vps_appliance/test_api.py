@@ -1,0 +1,192 @@
+"""The HTTP API on a real server with the tiny random llama: shapes, errors, auth, metrics."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import base_url, metric, spec, sse_events
+
+from vps_appliance.settings import Sampling
+
+CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
+
+
+@pytest.fixture
+async def tiny(start_backend, tiny_model):
+    server = await start_backend(spec("tiny", tiny_model, n_ctx=256), max_tokens_cap=200,
+                                 max_body_bytes=4096)
+    return base_url(server)
+
+
+async def test_non_streaming_chat_has_openai_shape(tiny, http):
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+    async with http.post(tiny + CHAT, json=body, headers={"X-Request-ID": "abc-123"}) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Request-ID"] == "abc-123"
+        data = await resp.json()
+    assert data["id"] == "chatcmpl-abc-123" and data["object"] == "chat.completion"
+    choice = data["choices"][0]
+    assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
+    assert choice["finish_reason"] in ("stop", "length")
+    usage = data["usage"]
+    assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 8
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+async def test_streaming_chat_chunks_then_done(tiny, http):
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 12,
+            "stream": True}
+    async with http.post(tiny + CHAT, json=body) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        rid = resp.headers["X-Request-ID"]
+        events = [e async for e in sse_events(resp)]
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == f"chatcmpl-{rid}"
+               for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+    last = chunks[-1]
+    assert last["choices"][0]["finish_reason"] in ("stop", "length")
+    assert last["usage"]["completion_tokens"] <= 12
+    assert all("usage" not in c for c in chunks[:-1])
+
+
+async def test_streaming_completion_uses_text_completion_chunks(tiny, http):
+    body = {"model": "tiny", "prompt": "def f", "max_tokens": 6, "stream": True}
+    async with http.post(tiny + COMPLETIONS, json=body) as resp:
+        events = [e async for e in sse_events(resp)]
+    assert events[-1] == "[DONE]"
+    assert all(c["object"] == "text_completion" and "text" in c["choices"][0]
+               for c in events[:-1])
+    assert events[-2]["choices"][0]["finish_reason"] in ("stop", "length")
+    assert events[-2]["usage"]["completion_tokens"] <= 6
+
+
+async def test_model_defaults_to_the_first_in_the_manifest(tiny, http):
+    async with http.post(tiny + COMPLETIONS, json={"prompt": "x", "max_tokens": 2}) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["model"] == "tiny"
+
+
+async def test_tokenize_counts_like_the_prompt(tiny, http):
+    async with http.post(tiny + "/v1/tokenize", json={"model": "tiny", "text": "def f"}) as resp:
+        counted = (await resp.json())["tokens"]
+    async with http.post(tiny + COMPLETIONS, json={"prompt": "def f", "max_tokens": 1}) as resp:
+        assert (await resp.json())["usage"]["prompt_tokens"] == counted
+
+
+async def test_models_health_and_metrics(tiny, http):
+    async with http.get(tiny + "/health") as resp:
+        health = await resp.json()
+    assert resp.status == 200 and health["models"] == [
+        {"name": "tiny", "loaded": False, "busy": False, "waiting": 0}]
+    async with http.post(tiny + COMPLETIONS, json={"prompt": "x", "max_tokens": 3}) as resp:
+        usage = (await resp.json())["usage"]
+    async with http.get(tiny + "/v1/models") as resp:
+        listed = await resp.json()
+    assert listed["object"] == "list" and listed["data"][0]["id"] == "tiny"
+    assert listed["data"][0]["loaded"] is True
+    assert await metric(http, tiny, "cerebrum_backend_model_loaded", model="tiny") == 1
+    assert await metric(http, tiny, "cerebrum_backend_completion_tokens_total",
+                        model="tiny") == usage["completion_tokens"]
+    assert await metric(http, tiny, "cerebrum_backend_requests_total",
+                        endpoint="/v1/completions", status="200") == 1
+    assert await metric(http, tiny, "cerebrum_backend_time_to_first_token_seconds_count",
+                        model="tiny") == 1
+
+
+async def test_invalid_request_id_is_replaced(tiny, http):
+    async with http.get(tiny + "/health", headers={"X-Request-ID": "bad id\twith junk"}) as resp:
+        assert resp.headers["X-Request-ID"] != "bad id\twith junk"
+        assert len(resp.headers["X-Request-ID"]) == 32
+
+
+def _chat(**extra):
+    return {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], **extra}
+
+
+def _prompt(**extra):
+    return {"model": "tiny", "prompt": "def f", **extra}
+
+
+# (method, path, body: dict | bytes | None, status, error code or None, message fragment)
+BAD_INPUTS = [
+    ("POST", CHAT, b"{not json", 400, "invalid_json", "not valid JSON"),
+    ("POST", CHAT, b"\xff\xfe\x00", 400, "invalid_encoding", "not valid UTF-8"),
+    ("POST", CHAT, b"", 400, "invalid_json", "empty"),
+    ("POST", CHAT, b"[1, 2]", 400, "invalid_request", "must be a JSON object"),
+    ("POST", CHAT, {"model": "tiny"}, 400, "invalid_request", "'messages' is required"),
+    ("POST", CHAT, {"model": "tiny", "messages": "hi"}, 400, "invalid_request", "'messages'"),
+    ("POST", CHAT, {"model": "tiny", "messages": [{"role": "x", "content": "a"}]}, 400,
+     "invalid_request", "role must be one of"),
+    ("POST", CHAT, {"model": "tiny", "messages": [{"role": "user", "content": 1}]}, 400,
+     "invalid_request", "content must be"),
+    ("POST", COMPLETIONS, {"model": "tiny"}, 400, "invalid_request", "'prompt' is required"),
+    ("POST", COMPLETIONS, _prompt(prompt=["a", "b"]), 400, "invalid_request", "'prompt'"),
+    ("POST", COMPLETIONS, _prompt(prompt=""), 400, "invalid_request", "empty"),
+    ("POST", CHAT, _chat(temperature="hot"), 400, "invalid_request", "'temperature'"),
+    ("POST", CHAT, _chat(max_tokens=0), 400, "invalid_request", "'max_tokens' must be between"),
+    ("POST", CHAT, _chat(max_tokens=-5), 400, "invalid_request", "'max_tokens' must be between"),
+    ("POST", CHAT, _chat(max_tokens=201), 400, "invalid_request", "between 1 and 200"),
+    ("POST", CHAT, _chat(max_tokens="10"), 400, "invalid_request", "must be an integer"),
+    ("POST", CHAT, _chat(stop=["a"] * 5), 400, "invalid_request", "'stop'"),
+    ("POST", CHAT, _chat(stream="true"), 400, "invalid_request", "'stream' must be a boolean"),
+    ("POST", CHAT, _chat(n=3), 400, "invalid_request", "'n' must be 1"),
+    ("POST", CHAT, _chat(model="gpt-4"), 404, "model_not_found", "'gpt-4' does not exist"),
+    ("POST", CHAT, _chat(model="../../etc/passwd"), 404, "model_not_found", "does not exist"),
+    ("POST", COMPLETIONS, _prompt(prompt="def f " * 400), 400, "context_length_exceeded",
+     "context is 256 tokens"),
+    ("POST", COMPLETIONS, _prompt(prompt="def f " * 30, max_tokens=200), 400,
+     "context_length_exceeded", "max_tokens can be at most"),
+    ("POST", COMPLETIONS, b'{"prompt": "' + b"x" * 5000 + b'"}', 413, "payload_too_large",
+     "over the limit of 4096 bytes"),
+    ("POST", "/v1/tokenize", {"model": "tiny"}, 400, "invalid_request", "'text' is required"),
+    ("POST", "/v1/embeddings", {}, 404, "not_found", "no such endpoint"),
+    ("GET", CHAT, None, 405, "method_not_allowed", "Method Not Allowed"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, status, code, fragment", BAD_INPUTS,
+                         ids=[f"{i}-{b[1]}-{b[3]}" for i, b in enumerate(BAD_INPUTS)])
+async def test_bad_input_gets_a_clear_json_error_and_the_server_stays_up(
+        tiny, http, method, path, body, status, code, fragment):
+    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body} if body else {}
+    async with http.request(method, tiny + path, **kwargs) as resp:
+        assert resp.status == status
+        assert resp.headers["Content-Type"].startswith("application/json")
+        assert "X-Request-ID" in resp.headers
+        error = (await resp.json())["error"]
+    assert error["code"] == code and fragment in error["message"]
+    assert set(error) >= {"message", "type", "code"}
+    async with http.post(tiny + COMPLETIONS, json=_prompt(max_tokens=1)) as resp:
+        assert resp.status == 200
+
+
+async def test_api_keys_guard_everything_but_health(start_backend, tiny_model, http):
+    server = await start_backend(spec("tiny", tiny_model), api_keys=("s3cret", "other"))
+    url = base_url(server)
+    async with http.get(url + "/health") as resp:
+        assert resp.status == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"},
+                    {"Authorization": "Basic s3cret"}):
+        for path in ("/v1/models", "/metrics"):
+            async with http.get(url + path, headers=headers) as resp:
+                assert resp.status == 401
+                assert resp.headers["WWW-Authenticate"] == "Bearer"
+                assert (await resp.json())["error"]["code"] == "invalid_api_key"
+    async with http.post(url + COMPLETIONS, json=_prompt(max_tokens=1)) as resp:
+        assert resp.status == 401
+    for key in ("s3cret", "other"):
+        async with http.get(url + "/v1/models", headers={"Authorization": f"bearer {key}"}) as r:
+            assert r.status == 200
+
+
+async def test_sampling_defaults_come_from_the_manifest(start_backend, tiny_model, http):
+    server = await start_backend(spec("tiny", tiny_model,
+                                      sampling=Sampling(temperature=0.0, max_tokens=5)))
+    async with http.post(base_url(server) + COMPLETIONS, json={"prompt": "abc"}) as resp:
+        data = await resp.json()
+    assert data["usage"]["completion_tokens"] <= 5
+    assert data["choices"][0]["finish_reason"] in ("length", "stop")

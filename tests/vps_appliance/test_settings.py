@@ -1,0 +1,86 @@
+"""Settings: TOML + env overrides, validation messages that name the key, exposure guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vps_appliance.errors import ConfigError
+from vps_appliance.settings import check_exposure, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "backend.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_serve_the_packaged_models_on_loopback():
+    s = load_settings(None, {})
+    assert (s.host, s.port, s.max_queue) == ("127.0.0.1", 9000, 4)
+    assert s.models[0].name == "qwen2.5-coder-0.5b-instruct"
+    assert s.models[0].source == "qwen2.5-coder-0.5b-instruct"
+
+
+def test_toml_manifest_and_env_overrides(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("# comment\nk1\n\nk2\n")
+    path = write(tmp_path, f"""
+port = 9100
+api_keys_file = "{keys}"
+[[models]]
+name = "small"
+path = "/models/small.gguf"
+n_ctx = 1024
+chat_format = "chatml"
+[models.sampling]
+temperature = 0
+max_tokens = 32
+""")
+    s = load_settings(path, {"CEREBRUM_BACKEND_PORT": "9200", "CEREBRUM_API_KEYS": "k3, k4",
+                             "CEREBRUM_BACKEND_MAX_QUEUE": "2"})
+    assert s.port == 9200 and s.max_queue == 2
+    assert s.api_keys == ("k1", "k2", "k3", "k4")
+    assert "k1" not in repr(s)
+    m = s.model("small")
+    assert m is not None and m.path == Path("/models/small.gguf") and m.n_ctx == 1024
+    assert m.sampling.temperature == 0.0 and m.sampling.max_tokens == 32
+    assert s.model("../../etc/passwd") is None
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("port = 'x'", "port: expected int"),
+    ("port = 70000", "port: must be between"),
+    ("bogus = 1", "bogus: unknown key"),
+    ("[[models]]\nname = 'a'", "set exactly one of 'path' or 'source'"),
+    ("[[models]]\nname = 'a'\nsource = 'nope'", "models\\[0\\].source: unknown packaged model"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nn_ctx = 1", "models\\[0\\].n_ctx"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nchat_format = 'x'", "chat_format"),
+    ("[[models]]\nname = 'a'\npath = 'x'\n[models.sampling]\ntop_p = 3", "sampling.top_p"),
+    ("[[models]]\npath = 'x'", "models\\[0\\].name: required"),
+    ("models = []", "non-empty array"),
+    ("[[models]]\nname='a'\npath='x'\n[[models]]\nname='a'\npath='y'", "duplicate names"),
+    ("port = ", "config file"),
+])
+def test_invalid_config_names_the_key(tmp_path, text, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(write(tmp_path, text), {})
+
+
+def test_bad_env_value_names_the_variable():
+    with pytest.raises(ConfigError, match="CEREBRUM_BACKEND_PORT"):
+        load_settings(None, {"CEREBRUM_BACKEND_PORT": "ninety"})
+
+
+def test_missing_key_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="api_keys_file: cannot read"):
+        load_settings(None, {"CEREBRUM_BACKEND_API_KEYS_FILE": str(tmp_path / "none")})
+
+
+def test_exposure_guard_needs_a_key_off_loopback():
+    check_exposure("127.0.0.1", load_settings(None, {}))
+    check_exposure("::1", load_settings(None, {}))
+    with pytest.raises(ConfigError, match="CEREBRUM_API_KEYS"):
+        check_exposure("0.0.0.0", load_settings(None, {}))
+    check_exposure("0.0.0.0", load_settings(None, {"CEREBRUM_API_KEYS": "k"}))
