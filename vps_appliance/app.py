@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import time
@@ -82,8 +83,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         if not response.prepared:
             response.headers["X-Request-ID"] = request_id
         return response
-    except (ConnectionResetError, TimeoutError):
-        status = 499  # the client went away mid-response
+    except (asyncio.CancelledError, ConnectionResetError):
+        status = 499  # the client went away (nginx's code for it)
         raise
     except Exception as exc:
         log.exception("unhandled", request_id=request_id, error=type(exc).__name__)

@@ -61,8 +61,8 @@ def log_lines(stderr: str) -> list[dict]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
-@pytest.mark.skipif(SOCKET_ACTIVATE is None, reason="needs systemd-socket-activate (Debian: systemd)")
 def test_socket_activation_then_idle_exit(tmp_path, tiny_model):
+    assert SOCKET_ACTIVATE, "needs systemd-socket-activate: apt-get install systemd"
     port = free_port()
     cmd = [SOCKET_ACTIVATE, "-l", f"127.0.0.1:{port}", "-E", "PYTHONPATH",
            sys.executable, "-m", "vps_appliance", "--config", str(config(tmp_path, tiny_model)),

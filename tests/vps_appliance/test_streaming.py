@@ -91,6 +91,9 @@ async def test_disconnect_cancels_generation_within_a_token(smol, http):
                                   model=MODEL), "generation was cancelled")
     stopped_at = await completion_tokens(http, smol)
     assert stopped_at < LONG / 3
+    await wait_for(lambda: _eq(lambda: metric(http, smol, "cerebrum_backend_requests_total",
+                                              endpoint=CHAT, status="499"), 1),
+                   "the request is logged as closed by the client")
     # The model is free at once: the next request runs and only its own tokens are added.
     body = {"model": MODEL, "prompt": "Hello", "max_tokens": 4, "temperature": 0.0}
     async with http.post(smol + COMPLETIONS, json=body) as resp:
