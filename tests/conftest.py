@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny_gguf import write_tiny_llama  # noqa: E402
 from vps_appliance import models  # noqa: E402
 from vps_appliance.app import make_app  # noqa: E402
+from vps_appliance.engine import Loader, load_llama  # noqa: E402
 from vps_appliance.settings import ModelSpec, Sampling, Settings  # noqa: E402
 
 # Where `make setup` assembled the packaged models, read before tests isolate XDG dirs.
@@ -59,8 +60,9 @@ Start = Callable[..., Awaitable[TestServer]]
 async def start_backend(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> Start:
     """Start a real backend on 127.0.0.1:<ephemeral> for the given manifest."""
 
-    async def start(*specs: ModelSpec, **settings: object) -> TestServer:
-        app = make_app(Settings(models=specs, **settings))  # type: ignore[arg-type]
+    async def start(*specs: ModelSpec, loader: Loader = load_llama,
+                    **settings: object) -> TestServer:
+        app = make_app(Settings(models=specs, **settings), loader=loader)  # type: ignore[arg-type]
         return await aiohttp_server(app)  # TestServer sets handler_cancellation=True, as serve() does
 
     return start

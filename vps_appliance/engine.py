@@ -239,7 +239,16 @@ class ModelSlot:
 
     def _run(self, model: LoadedModel, tokens: list[int], params: GenerationParams,
              max_tokens: int, stops: tuple[str, ...], handoff: Handoff) -> None:
-        """Worker thread: generate, checking for cancellation at every token."""
+        """Worker thread: generate; whatever happens, the consumer gets a terminal event."""
+        try:
+            self._generate(model, tokens, params, max_tokens, stops, handoff)
+        except Exception as exc:  # llama.cpp failure: report it, leave a clean context
+            model.llm.reset()
+            log.error("generation_failed", model=self.spec.name, error=type(exc).__name__)
+            handoff.put(Failed(f"generation failed: {type(exc).__name__}"))
+
+    def _generate(self, model: LoadedModel, tokens: list[int], params: GenerationParams,
+                  max_tokens: int, stops: tuple[str, ...], handoff: Handoff) -> None:
         llm, name = model.llm, self.spec.name
         started = self._clock()
         if model.cache is not None:
@@ -287,11 +296,6 @@ class ModelSlot:
                     break
                 if completion >= max_tokens:
                     break
-        except Exception as exc:  # llama.cpp decode failure: report it, leave a clean context
-            llm.reset()
-            log.error("generation_failed", model=name, error=type(exc).__name__)
-            handoff.put(Failed(f"generation failed: {type(exc).__name__}"))
-            return
         finally:
             stream.close()
         if cancelled:

@@ -190,3 +190,16 @@ async def test_sampling_defaults_come_from_the_manifest(start_backend, tiny_mode
         data = await resp.json()
     assert data["usage"]["completion_tokens"] <= 5
     assert data["choices"][0]["finish_reason"] in ("length", "stop")
+
+
+async def test_a_missing_model_file_is_a_clear_500_and_others_keep_serving(
+        start_backend, tiny_model, tmp_path, http):
+    server = await start_backend(spec("tiny", tiny_model),
+                                 spec("gone", tmp_path / "missing.gguf"))
+    url = base_url(server)
+    async with http.post(url + COMPLETIONS, json={"model": "gone", "prompt": "x"}) as resp:
+        assert resp.status == 500
+        error = (await resp.json())["error"]
+    assert error["code"] == "model_unavailable" and "'gone' failed to load" in error["message"]
+    async with http.post(url + COMPLETIONS, json=_prompt(max_tokens=1)) as resp:
+        assert resp.status == 200
