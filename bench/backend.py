@@ -204,7 +204,8 @@ async def main() -> int:
                 warm, _, _ = await run_http(session, urls["backend"],
                                             chatml(SYSTEM, context + "\nExplain helper_9."), 1)
                 prefix_ratio.append(warm / cold)
-                print(f"round {r} warm-prefix TTFT {warm * 1000:.1f} ms / cold {cold * 1000:.1f} ms")
+                print(f"round {r} warm-prefix TTFT {warm * 1000:.1f} ms, "
+                      f"cold {cold * 1000:.1f} ms")
     finally:
         for proc in procs.values():
             proc.terminate()

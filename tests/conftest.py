@@ -14,11 +14,12 @@ from aiohttp.test_utils import TestServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_gguf import write_tiny_llama  # noqa: E402
-from vps_appliance import models  # noqa: E402
-from vps_appliance.app import make_app  # noqa: E402
-from vps_appliance.engine import Loader, load_llama  # noqa: E402
-from vps_appliance.settings import ModelSpec, Sampling, Settings  # noqa: E402
+from tiny_gguf import write_tiny_llama
+
+from vps_appliance import models
+from vps_appliance.app import make_app
+from vps_appliance.engine import Loader, load_llama
+from vps_appliance.settings import ModelSpec, Sampling, Settings
 
 # Where `make setup` assembled the packaged models, read before tests isolate XDG dirs.
 REAL_MODEL_CACHE = models.default_cache_dir()
@@ -63,7 +64,8 @@ async def start_backend(aiohttp_server: Callable[..., Awaitable[TestServer]]) ->
     async def start(*specs: ModelSpec, loader: Loader = load_llama,
                     **settings: object) -> TestServer:
         app = make_app(Settings(models=specs, **settings), loader=loader)  # type: ignore[arg-type]
-        return await aiohttp_server(app)  # TestServer sets handler_cancellation=True, as serve() does
+        # TestServer runs with handler_cancellation=True, as serve() does.
+        return await aiohttp_server(app)
 
     return start
 

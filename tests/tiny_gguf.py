@@ -28,7 +28,8 @@ def write_tiny_llama(path: Path, *, n_embd: int = 64, n_layer: int = 2, n_head: 
              gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
     tokens += [f"<0x{b:02X}>" for b in range(256)]
     types += [gguf.TokenType.BYTE] * 256
-    pieces = ["\u2581", *("\u2581" + w for w in WORDS), *WORDS, "\u2581\u2581", "\u2581\u2581\u2581\u2581"]
+    space = "\u2581"  # SentencePiece's word boundary
+    pieces = [space, *(space + w for w in WORDS), *WORDS, space * 2, space * 4]
     tokens += pieces
     types += [gguf.TokenType.NORMAL] * len(pieces)
     scores = [0.0] * 261 + [-float(i) for i in range(len(pieces))]

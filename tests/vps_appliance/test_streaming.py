@@ -123,8 +123,9 @@ async def test_full_queue_sheds_at_once_with_retry_after(smol, http):
             resp = await task
             assert resp.status == 200
             resp.close()
-    await wait_for(lambda: _eq(lambda: metric(http, smol, "cerebrum_backend_generations_cancelled_total",
-                                              model=MODEL), 3), "all three generations cancelled")
+    cancelled = "cerebrum_backend_generations_cancelled_total"
+    await wait_for(lambda: _eq(lambda: metric(http, smol, cancelled, model=MODEL), 3),
+                   "all three generations cancelled")
     assert await metric(http, smol, "cerebrum_backend_requests_total",
                         endpoint=CHAT, status="503") == 1
 
@@ -134,7 +135,7 @@ async def _eq(fn, value) -> bool:
 
 
 def prompt_of(topic: str) -> str:
-    return (f"Here is a long description of {topic}. " + f"The {topic} is described in detail. " * 40)
+    return f"Here is a long description of {topic}. " + f"The {topic} is in detail. " * 40
 
 
 async def evaluated(http, url) -> float:
