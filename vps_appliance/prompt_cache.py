@@ -87,7 +87,7 @@ def snapshot(llm: llama_cpp.Llama) -> Snapshot | None:
     written = llama_cpp.llama_state_seq_get_data(llm.ctx, buf, size, _SEQ)
     if written == 0:
         return None
-    return Snapshot(tuple(int(t) for t in llm.input_ids[:n]), bytes(buf[:written]))
+    return Snapshot(tuple(llm.input_ids[:n].tolist()), ctypes.string_at(buf, written))
 
 
 def restore(llm: llama_cpp.Llama, snap: Snapshot, prompt: Sequence[int]) -> int:
