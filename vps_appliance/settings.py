@@ -6,15 +6,21 @@ with a message that names the key, so a bad file fails at start-up, never mid-re
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from cerebrum.config import (
+    ConfigError,
+    check_range,
+    env_overrides,
+    fields,
+    keys_from,
+    read_toml,
+)
+
 from .models import PACKAGED, default_cache_dir
 
 ENV_PREFIX = "CEREBRUM_BACKEND_"
@@ -70,43 +76,6 @@ class Settings:
         return next((m for m in self.models if m.name == name), None)
 
 
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and 'localhost'."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _typed(value: Any, kind: type, key: str) -> Any:
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is Path and isinstance(value, str):
-        return Path(value).expanduser()
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _from_env(raw: str, kind: type, key: str) -> Any:
-    try:
-        if kind is bool:
-            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(raw)
-            return raw.lower() in ("1", "true", "yes")
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"{key}: cannot read {raw!r} as {kind.__name__}") from None
-
-
-def _check_range(key: str, value: float, lo: float, hi: float | None = None) -> None:
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise ConfigError(f"{key}: must be {bound}, got {value}")
-
-
 _TOP_KEYS: dict[str, type] = {
     "host": str,
     "port": int,
@@ -140,25 +109,16 @@ _SAMPLING_KEYS: dict[str, type] = {
 }
 
 
-def _fields(table: Mapping[str, Any], schema: dict[str, type], where: str) -> dict[str, Any]:
-    out = {}
-    for key, value in table.items():
-        if key not in schema:
-            raise ConfigError(f"{where}{key}: unknown key (known: {', '.join(schema)})")
-        out[key] = _typed(value, schema[key], f"{where}{key}")
-    return out
-
-
 def _sampling(table: Any, where: str) -> Sampling:
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: expected a table")
-    s = Sampling(**_fields(table, _SAMPLING_KEYS, f"{where}."))
-    _check_range(f"{where}.temperature", s.temperature, 0.0, 2.0)
-    _check_range(f"{where}.top_p", s.top_p, 0.0, 1.0)
-    _check_range(f"{where}.min_p", s.min_p, 0.0, 1.0)
-    _check_range(f"{where}.top_k", s.top_k, 0)
-    _check_range(f"{where}.repeat_penalty", s.repeat_penalty, 0.0)
-    _check_range(f"{where}.max_tokens", s.max_tokens, 1)
+    s = Sampling(**fields(table, _SAMPLING_KEYS, f"{where}."))
+    check_range(f"{where}.temperature", s.temperature, 0.0, 2.0)
+    check_range(f"{where}.top_p", s.top_p, 0.0, 1.0)
+    check_range(f"{where}.min_p", s.min_p, 0.0, 1.0)
+    check_range(f"{where}.top_k", s.top_k, 0)
+    check_range(f"{where}.repeat_penalty", s.repeat_penalty, 0.0)
+    check_range(f"{where}.max_tokens", s.max_tokens, 1)
     return s
 
 
@@ -168,7 +128,7 @@ def _model(table: Any, index: int) -> ModelSpec:
         raise ConfigError(f"{where}: expected a table")
     table = dict(table)
     sampling = _sampling(table.pop("sampling", {}), f"{where}.sampling")
-    values = _fields(table, _MODEL_KEYS, f"{where}.")
+    values = fields(table, _MODEL_KEYS, f"{where}.")
     if "name" not in values:
         raise ConfigError(f"{where}.name: required")
     spec = ModelSpec(sampling=sampling, **values)
@@ -179,10 +139,10 @@ def _model(table: Any, index: int) -> ModelSpec:
                           f"(known: {', '.join(sorted(PACKAGED))})")
     if spec.chat_format not in CHAT_FORMATS:
         raise ConfigError(f"{where}.chat_format: must be one of {', '.join(CHAT_FORMATS)}")
-    _check_range(f"{where}.n_ctx", spec.n_ctx, 16, 1 << 20)
-    _check_range(f"{where}.n_threads", spec.n_threads, 1, 1024)
-    _check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)
-    _check_range(f"{where}.prompt_cache_bytes", spec.prompt_cache_bytes, 0)
+    check_range(f"{where}.n_ctx", spec.n_ctx, 16, 1 << 20)
+    check_range(f"{where}.n_threads", spec.n_threads, 1, 1024)
+    check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)
+    check_range(f"{where}.prompt_cache_bytes", spec.prompt_cache_bytes, 0)
     return spec
 
 
@@ -194,39 +154,13 @@ def default_models() -> tuple[ModelSpec, ...]:
     )
 
 
-def _read_keys(path: Path) -> tuple[str, ...]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"api_keys_file: cannot read {path}: {exc.strerror}") from None
-    return tuple(k for line in text.splitlines() if (k := line.strip()) and not k.startswith("#"))
-
-
 def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
     """Build validated `Settings` from an optional TOML file, then `CEREBRUM_BACKEND_*` env."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"config file {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
+    data = read_toml(path)
     raw_models = data.pop("models", None)
-    values = _fields(data, _TOP_KEYS, "")
-    for key, kind in _TOP_KEYS.items():
-        env_key = ENV_PREFIX + key.upper()
-        if env_key in environ:
-            values[key] = _from_env(environ[env_key], kind, env_key)
-            if kind is Path:
-                values[key] = Path(values[key]).expanduser()
-
-    keys: tuple[str, ...] = ()
-    keys_file = values.pop("api_keys_file", None)
-    if keys_file is not None:
-        keys += _read_keys(keys_file)
-    if environ.get("CEREBRUM_API_KEYS"):
-        keys += tuple(k.strip() for k in environ["CEREBRUM_API_KEYS"].split(",") if k.strip())
+    values = fields(data, _TOP_KEYS, "")
+    values.update(env_overrides(_TOP_KEYS, ENV_PREFIX, environ))
+    keys = keys_from(values.pop("api_keys_file", None), environ)
 
     if raw_models is None:
         models = default_models()
@@ -239,21 +173,12 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
         raise ConfigError(f"models: duplicate names in {names}")
 
     settings = Settings(models=models, api_keys=keys, **values)
-    _check_range("port", settings.port, 0, 65535)
-    _check_range("max_queue", settings.max_queue, 0, 10_000)
-    _check_range("max_body_bytes", settings.max_body_bytes, 1024)
-    _check_range("max_tokens_cap", settings.max_tokens_cap, 1)
-    _check_range("token_buffer", settings.token_buffer, 1)
-    _check_range("idle_exit", settings.idle_exit, 0.0)
+    check_range("port", settings.port, 0, 65535)
+    check_range("max_queue", settings.max_queue, 0, 10_000)
+    check_range("max_body_bytes", settings.max_body_bytes, 1024)
+    check_range("max_tokens_cap", settings.max_tokens_cap, 1)
+    check_range("token_buffer", settings.token_buffer, 1)
+    check_range("idle_exit", settings.idle_exit, 0.0)
     if settings.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level: must be one of debug, info, warning, error")
     return settings
-
-
-def check_exposure(host: str, settings: Settings) -> None:
-    """Refuse to serve a non-loopback address without an API key."""
-    if not settings.api_keys and not is_loopback(host):
-        raise ConfigError(
-            f"refusing to listen on {host} without an API key: set CEREBRUM_API_KEYS=<key> "
-            f"or api_keys_file in the config (or bind 127.0.0.1)"
-        )

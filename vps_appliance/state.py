@@ -7,26 +7,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .engine import Clock, ModelSlot
+from cerebrum.activation import Activity
+
+from .engine import ModelSlot
 from .metrics import Metrics
 from .settings import Settings
-
-
-@dataclass
-class Activity:
-    """When the server last did something, for --idle-exit."""
-
-    clock: Clock
-    in_flight: int = 0
-    last: float = field(default=0.0)
-
-    def __post_init__(self) -> None:
-        self.last = self.clock()
-
-    def idle_for(self) -> float:
-        """Seconds since the last request ended; 0 while one is in flight."""
-        return 0.0 if self.in_flight else self.clock() - self.last
-
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)

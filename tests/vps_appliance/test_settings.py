@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vps_appliance.errors import ConfigError
-from vps_appliance.settings import check_exposure, load_settings
+from cerebrum.config import ConfigError, check_exposure
+from vps_appliance.settings import load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -79,8 +79,9 @@ def test_missing_key_file_is_a_config_error(tmp_path):
 
 
 def test_exposure_guard_needs_a_key_off_loopback():
-    check_exposure("127.0.0.1", load_settings(None, {}))
-    check_exposure("::1", load_settings(None, {}))
+    check_exposure("127.0.0.1", load_settings(None, {}).api_keys)
+    check_exposure("::1", ())
+    check_exposure("localhost", ())
     with pytest.raises(ConfigError, match="CEREBRUM_API_KEYS"):
-        check_exposure("0.0.0.0", load_settings(None, {}))
-    check_exposure("0.0.0.0", load_settings(None, {"CEREBRUM_API_KEYS": "k"}))
+        check_exposure("0.0.0.0", load_settings(None, {}).api_keys)
+    check_exposure("0.0.0.0", load_settings(None, {"CEREBRUM_API_KEYS": "k"}).api_keys)
