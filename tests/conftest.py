@@ -106,3 +106,66 @@ async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[dict | str]:
             continue
         payload = line[len("data: "):]
         yield payload if payload == "[DONE]" else json.loads(payload)
+
+
+class SteeredClock:
+    """A monotonic clock the test moves by hand (breaker cooldowns, idle time)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        import time
+
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+async def start_orchestrator() -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Start real orchestrators (uvicorn, 127.0.0.1:<ephemeral>); returns their base URLs."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from pi_appliance.app import create_app
+
+    servers: list[tuple[uvicorn.Server, asyncio.Task]] = []
+
+    async def start(settings, clock=None) -> str:
+        import time
+
+        app = create_app(settings, clock=clock or time.monotonic)
+        config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False,
+                                timeout_graceful_shutdown=2)
+        server = uvicorn.Server(config)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        async with asyncio.timeout(30):
+            while not server.started:
+                assert not task.done(), "uvicorn exited during start-up"
+                await asyncio.sleep(0.01)
+        servers.append((server, task))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, task in servers:
+        server.should_exit = True
+        await task
+
+
+def orchestrator_settings(*backends: tuple[str, str], **overrides: object):
+    """Settings with the given (name, url) backends, both routes over all of them."""
+    from pi_appliance.settings import Backend, Route, Settings
+
+    names = tuple(name for name, _ in backends)
+    model = overrides.pop("model", "tiny")
+    routes = (Route("qwen", model, names, ("python", "javascript", "typescript")),
+              Route("codellama", model, names, ("rust", "c", "cpp")))
+    return Settings(backends=tuple(Backend(name, url) for name, url in backends),
+                    routes=routes, default_route="qwen", **overrides)  # type: ignore[arg-type]

@@ -14,12 +14,12 @@ from aiohttp import web
 
 from cerebrum.activation import Activity, Clock
 from cerebrum.auth import bearer_ok
+from cerebrum.openai import error_body
 
 from . import handlers, models
 from .engine import Loader, ModelSlot, load_llama
 from .errors import BackendError, Overloaded, PayloadTooLarge, Unauthorized
 from .metrics import Metrics
-from .protocol import error_body
 from .settings import ModelSpec, Settings
 from .state import (
     ACTIVITY,

@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from cerebrum.openai import error_body
+
 from . import chat
 from .engine import Done, Event, Failed, ModelSlot, Piece
 from .errors import BackendError, NotFound
@@ -19,7 +21,6 @@ from .protocol import (
     Kind,
     completion_budget,
     decode_json,
-    error_body,
     model_of,
     parse_chat,
     parse_completion,

@@ -305,11 +305,6 @@ class Envelope:
         return out
 
 
-def error_body(message: str, type_: str, code: str, param: str | None = None) -> dict[str, Any]:
-    """OpenAI's error shape."""
-    return {"error": {"message": message, "type": type_, "code": code, "param": param}}
-
-
 def sse(data: dict[str, Any] | str) -> bytes:
     """One server-sent event line pair."""
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False,

@@ -1,0 +1,42 @@
+"""The orchestrator's Prometheus metrics, on a registry owned by one app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+PREFIX = "cerebrum_orchestrator_"
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class Metrics:
+    """Every metric the orchestrator exports, prefixed `cerebrum_orchestrator_`."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(PREFIX + "requests", "HTTP requests by endpoint and status",
+                                ["endpoint", "status"], registry=r)
+        self.shed = Counter(PREFIX + "shed", "Requests refused at once: too many in flight",
+                            registry=r)
+        self.in_flight = Gauge(PREFIX + "in_flight", "Completion requests in flight",
+                               registry=r)
+        self.breaker = Gauge(PREFIX + "breaker_state",
+                             "Circuit breaker per backend: 0 closed, 1 half-open, 2 open",
+                             ["backend"], registry=r)
+        self.upstream_failures = Counter(PREFIX + "upstream_failures",
+                                         "Backend failures by kind", ["backend", "code"],
+                                         registry=r)
+        self.ttft = Histogram(PREFIX + "time_to_first_token_seconds",
+                              "Request arrival to first token relayed", ["route"], registry=r,
+                              buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
+        self.pipeline = Histogram(PREFIX + "pipeline_seconds", "Context pipeline time",
+                                  registry=r, buckets=(.0005, .001, .002, .005, .01, .025,
+                                                       .05, .1, .25))
+        self.reduction = Histogram(PREFIX + "reduction_ratio",
+                                   "Share of the prompt the pipeline removed", registry=r,
+                                   buckets=(0, .1, .2, .3, .4, .5, .6, .7, .8, .9, 1))
+        self.tokens = Counter(PREFIX + "tokens", "Tokens sent and received", ["kind"],
+                              registry=r)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

@@ -1,0 +1,177 @@
+"""Instruction extraction (pure): directives in prose and TODO/FIXME comments, and the names
+they mention. Generous on purpose: a sentence wrongly taken for the instruction only moves to
+the top of the prompt, while a missed one could send the prompt without its task.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .segment import Segment
+
+_VERBS = frozenset((
+    "refactor", "rewrite", "convert", "add", "optimize", "optimise", "explain", "fix", "write",
+    "make", "change", "rename", "implement", "remove", "delete", "replace", "update",
+    "simplify", "clean", "document", "port", "translate", "review", "debug", "improve",
+    "migrate", "extract", "split", "move", "use", "create", "generate", "modify", "turn",
+    "reduce", "speed", "handle", "support", "check", "find", "tell", "show", "describe",
+    "summarize", "summarise", "comment", "annotate", "test", "parallelize", "vectorize",
+    "memoize", "cache", "wrap", "inline", "unify", "deduplicate", "dedupe", "restructure",
+    "reorganize", "modernize", "upgrade", "complete", "finish", "refine", "harden", "secure",
+    "validate", "sanitize", "profile", "benchmark", "type", "typecheck", "reimplement", "redo",
+    "adapt", "transform", "express", "switch", "lint", "format", "tidy", "shorten", "rework",
+    "parametrize", "parameterize", "guard", "protect", "avoid", "ensure", "keep", "preserve",
+    "drop", "return", "throw", "raise", "log", "compare", "analyze", "analyse", "identify",
+    "spot", "locate", "trace", "walk", "help", "list", "suggest", "propose",
+))
+_PREFIX = re.compile(r"^(?:(?:please|pls|plz|kindly|now|then|also|and|so|ok|okay|hey|hi|next"
+                     r"|finally|first|lastly|second|third|just|can you|could you|would you"
+                     r"|will you|can u|i want you to|i'd like you to|i would like you to"
+                     r"|i need you to|help me|let's|lets|try to|go ahead and|task)\b[\s,:]*)+",
+                     re.I)
+_REQUEST = re.compile(r"\b(?:can|could|would|will) (?:you|u)\b|\bplease\b|\bi (?:want|need|would"
+                      r" like|'d like) (?:you )?to\b|\bhelp me\b|\bhow (?:do|can|should|would|to)"
+                      r"\b|\bwhy (?:does|is|do|did|are|am|doesn't|isn't)\b|\b(?:should|must|needs?"
+                      r" to|has to|have to) (?:be )?\w+|\bmake sure\b|\b(?:don't|do not) "
+                      r"(?:change|touch|use|remove|rename|break)\b", re.I)
+_SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z`\"'(\[])|[ \t]*\n(?=[ \t]*[A-Z`\"'(\[])"
+                       r"|\n[ \t]*\n|\n(?=[ \t]*(?:[-*+]|\d+[.)])[ \t])")
+_BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
+_MARKER = re.compile(r"(?:#|//|/\*+|^\s*\*|--)[ \t]*(TODO|FIXME|XXX)\b(?:\([^)]*\))?[:\s-]*(.*)")
+_MENTIONS_TODO = re.compile(r"\b(?:todo|fixme|xxx)s?\b", re.I)
+
+_BACKTICK = re.compile(r"`([^`\n]+)`")
+_QUALIFIED = re.compile(r"\b[A-Za-z_]\w*(?:(?:\.|::|#)[A-Za-z_]\w*)+")
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
+_SNAKE = re.compile(r"(?<![\w.])_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*(?![\w(])"
+                    r"|(?<![\w.])_+[A-Za-z]\w*")
+_CAMEL = re.compile(r"\b[a-z]+[0-9]*(?:[A-Z][a-z0-9]*)+\b|\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b")
+_BARE = re.compile(r"[A-Za-z_]\w*")
+_NOT_NAMES = frozenset((
+    "e.g", "i.e", "etc", "vs", "async/await", "TODO", "FIXME", "XXX", "JavaScript",
+    "TypeScript", "GitHub", "PyPI", "FastAPI", "NumPy", "OpenAI", "iOS", "macOS",
+))
+_FILE_EXT = re.compile(r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|rs|c|h|cpp|cc|cxx|hpp|hh|md|txt|json|"
+                       r"toml|yaml|yml|cfg|ini|html|css|sh|go|java|rb)$")
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One directive: a prose sentence or a TODO/FIXME comment, and where it is."""
+
+    text: str
+    source: Literal["prose", "comment"]
+    segment: int  # index into the segments
+    start: int  # character span in that segment's text
+    end: int
+    line: int  # 0-based line of the directive within its segment
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """The task the user asks for: the directives' text, the directives, the names mentioned."""
+
+    text: str
+    directives: tuple[Directive, ...]
+    mentions: tuple[str, ...]  # code-like names in the text, `::`/`#` written as `.`
+
+    @property
+    def comment_lines(self) -> tuple[tuple[int, int], ...]:
+        """(segment, line) of each comment directive: the code the task sits in."""
+        return tuple((d.segment, d.line) for d in self.directives if d.source == "comment")
+
+
+def extract(segments: Sequence[Segment]) -> Instruction | None:
+    """The instruction in the message: prose directives, else TODO/FIXME comments; or None."""
+    prose = [d for i, s in enumerate(segments) if s.kind == "prose" for d in _prose(s.text, i)]
+    comments = [d for i, s in enumerate(segments) if s.kind == "code"
+                for d in _comments(s.text, i)]
+    chosen = prose
+    # A comment TODO is the task when nothing in prose is, or when the prose points at it.
+    if not prose or any(_MENTIONS_TODO.search(d.text) for d in prose):
+        chosen = prose + comments
+    if not chosen:
+        return None
+    text = "\n".join(d.text for d in chosen)
+    return Instruction(text, tuple(chosen), mentions(text))
+
+
+def is_directive(sentence: str) -> bool:
+    """Whether a prose sentence asks for something (imperative, request, question, must)."""
+    s = _BULLET.sub("", sentence.strip())
+    if not s:
+        return False
+    if s.rstrip().endswith("?"):
+        return True
+    rest = _PREFIX.sub("", s)
+    first = re.match(r"[A-Za-z]+", rest)
+    if first and first.group().lower() in _VERBS and rest[first.end() : first.end() + 1] != "'":
+        return True
+    return bool(_REQUEST.search(s))
+
+
+def _prose(text: str, segment: int) -> list[Directive]:
+    out: list[Directive] = []
+    pos = 0
+    for piece in _SENTENCE.split(text):
+        start = text.find(piece, pos)
+        end = start + len(piece)
+        pos = end
+        stripped = piece.strip()
+        if stripped and is_directive(stripped):
+            lead = len(piece) - len(piece.lstrip())
+            out.append(Directive(" ".join(stripped.split()), "prose", segment, start + lead,
+                                 start + lead + len(stripped), text.count("\n", 0, start + lead)))
+    return out
+
+
+def _comments(code: str, segment: int) -> list[Directive]:
+    lines = code.split("\n")
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    out: list[Directive] = []
+    i = 0
+    while i < len(lines):
+        m = _MARKER.search(lines[i])
+        if not m:
+            i += 1
+            continue
+        body = m.group(2).split("*/")[0].strip()
+        parts = [f"{m.group(1)}: {body}" if body else m.group(1)]
+        j = i + 1
+        # A lower-case comment line right after an unfinished TODO continues it.
+        while j < len(lines) and not parts[-1].endswith((".", "!", "?")):
+            more = re.match(r"\s*(?:#|//|\*)\s*([a-z(].*)", lines[j])
+            if not more or _MARKER.search(lines[j]):
+                break
+            parts.append(more.group(1).split("*/")[0].strip())
+            j += 1
+        out.append(Directive(" ".join(parts), "comment", segment, starts[i] + m.start(),
+                             starts[j - 1] + len(lines[j - 1]), i))
+        i = j
+    return out
+
+
+def mentions(text: str) -> tuple[str, ...]:
+    """Code-like names in an instruction: `backticked`, a.b / A::b, call(), snake_case, camelCase."""
+    found: list[str] = []
+    for m in _BACKTICK.finditer(text):
+        inner = m.group(1)
+        qualified = [q.group() for q in _QUALIFIED.finditer(inner)]
+        found.extend(qualified or _BARE.findall(inner)[:1])
+    found.extend(q.group() for q in _QUALIFIED.finditer(text))
+    found.extend(_CALL.findall(text))
+    found.extend(_SNAKE.findall(text))
+    found.extend(_CAMEL.findall(text))
+    out: dict[str, None] = {}
+    for name in found:
+        name = name.replace("::", ".").replace("#", ".").strip(".")
+        if not name or name in _NOT_NAMES or _FILE_EXT.search(name) or "." in name and \
+                name.split(".")[0].lower() in ("e", "i"):
+            continue
+        out[name] = None
+    return tuple(out)

@@ -1,0 +1,208 @@
+"""Task-aware ranking (pure): chunks that define or use what the instruction names first, then
+BM25 relevance to the instruction; then the picks, each with the chunks it needs to read right.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from .chunk import BODY_KINDS, Chunk
+from .config import PipelineConfig
+from .extract import Instruction
+
+DEFINES, MEMBER_OF_NAMED, HOLDS_TODO, USES = 10.0, 8.0, 10.0, 3.0
+_GLUE_DEPS = frozenset({"imports", "declarations", "macro", "field", "statements", "struct",
+                        "enum", "interface"})
+_WORD = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]")
+_COMPOUND = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:_[A-Za-z0-9]|[a-z][A-Z])[A-Za-z0-9_]*")
+_STOP = frozenset((
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "of", "to", "in", "on",
+    "for", "with", "and", "or", "but", "not", "no", "is", "are", "be", "was", "were", "been",
+    "being", "do", "does", "did", "so", "as", "at", "by", "from", "into", "than", "then",
+    "there", "here", "my", "our", "your", "we", "you", "i", "me", "us", "please", "can",
+    "could", "would", "should", "will", "just", "also", "all", "any", "some", "each", "every",
+    "which", "what", "when", "where", "why", "how", "who", "whom", "whose", "if", "else", "up",
+    "out", "about", "over", "under", "more", "most", "less", "very", "too", "only", "own",
+    "same", "such", "make", "sure", "keep", "code", "function", "functions", "method",
+    "methods", "class", "classes", "file", "files", "module", "program", "snippet", "below",
+    "above", "following", "thing", "things", "way", "use", "using", "want", "need", "like",
+    "help", "refactor", "rewrite", "convert", "add", "optimize", "optimise", "explain", "fix",
+    "write", "change", "rename", "implement", "remove", "update", "simplify", "clean",
+    "improve", "version", "instead", "new", "old", "still", "them", "they", "their", "one",
+    "two", "bug", "bugs", "issue", "problem", "work", "works", "working", "doesn't", "don't",
+    "isn't", "test", "tests", "unit",
+))
+# Words a task implies that its code rarely spells: "make it async" is about the blocking I/O.
+_EXPANSIONS = MappingProxyType({
+    frozenset({"async", "await", "asyncio", "aiohttp", "httpx", "concurrent", "concurrently",
+               "asynchronous", "nonblocking", "coroutine", "coroutines", "promise", "promises",
+               "tokio", "future", "futures", "thread", "threads", "parallel"}):
+        ("requests", "get", "post", "sleep", "urlopen", "http", "session", "fetch", "response",
+         "resp", "read", "write", "open", "connect", "execute", "cursor", "socket", "recv",
+         "send", "query", "then", "callback", "blocking"),
+    frozenset({"sql", "database", "db", "queries", "transaction"}):
+        ("cursor", "execute", "query", "commit", "connect", "conn", "fetchall", "fetchone"),
+})
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A chunk, its relevance to the instruction, and why (for stats and debugging)."""
+
+    chunk: Chunk
+    score: float
+    why: tuple[str, ...]
+
+
+def terms(text: str) -> list[str]:
+    """BM25 terms: words and identifier parts (snake_case, camelCase split), lowered."""
+    parts = [w.lower() for w in _WORD.findall(text)]
+    whole = [w.lower() for w in _COMPOUND.findall(text)]
+    return [t for t in parts + whole if len(t) > 1 and t not in _STOP]
+
+
+def query_terms(instruction: Instruction, named: Sequence[str]) -> list[str]:
+    """The instruction's terms, the names it mentions, and what its task implies."""
+    out = terms(instruction.text) + [n.lower() for name in named for n in name.split(".")]
+    present = set(out)
+    for trigger, extra in _EXPANSIONS.items():
+        if trigger & present:
+            out.extend(extra)
+    return list(dict.fromkeys(out))
+
+
+def resolve_named(instruction: Instruction, chunks: Sequence[Chunk]) -> tuple[str, ...]:
+    """Names the instruction means in this code: mentions the code has, plain words naming
+    a chunk (`explain the Parser class`)."""
+    known = {n for c in chunks for n in (c.defines | c.uses)}
+    chunk_names = {part for c in chunks if c.name for part in (c.name, *c.name.split("."))}
+    out = [m for m in instruction.mentions
+           if m in known or m in chunk_names or m.split(".")[-1] in known]
+    parts = {p for m in out for p in m.split(".")[:-1]} | {m.split(".")[-1] for m in out}
+    for word in re.findall(r"[A-Za-z_]\w{2,}", instruction.text):
+        if word in chunk_names and word.lower() not in _STOP and word not in parts:
+            out.append(word)
+    return tuple(dict.fromkeys(out))
+
+
+def _named_hits(chunk: Chunk, named: Sequence[str]) -> list[tuple[float, str]]:
+    hits: list[tuple[float, str]] = []
+    for n in named:
+        last = n.split(".")[-1]
+        qualified = "." in n
+        if chunk.name and (chunk.name == n or chunk.name.endswith("." + n)) or (
+                not qualified and n in chunk.defines) or (
+                qualified and chunk.parent == n.rsplit(".", 1)[0] and last in chunk.defines):
+            hits.append((DEFINES, f"defines {n}"))
+        elif chunk.parent and (chunk.parent == n or chunk.parent.endswith("." + n)):
+            hits.append((MEMBER_OF_NAMED, f"member of {n}"))
+        elif last in chunk.uses:
+            hits.append((USES, f"uses {n}"))
+    return hits
+
+
+def protected(chunks: Sequence[Chunk], instruction: Instruction,
+              named: Sequence[str]) -> set[int]:
+    """Chunks that must survive deduplication: the ones the instruction is about."""
+    todo = set(instruction.comment_lines)
+    return {c.index for c in chunks
+            if any(w >= MEMBER_OF_NAMED for w, _ in _named_hits(c, named))
+            or any(b == c.block and c.start <= line + 1 <= c.end for b, line in todo)}
+
+
+def rank(chunks: Sequence[Chunk], instruction: Instruction, named: Sequence[str],
+         cfg: PipelineConfig) -> list[Scored]:
+    """Chunks by relevance, best first; ties keep the original order."""
+    query = query_terms(instruction, named)
+    docs = [Counter(terms(c.text)) for c in chunks]
+    n = len(docs)
+    avgdl = sum(sum(d.values()) for d in docs) / n if n else 0.0
+    df = Counter(t for d in docs for t in query if t in d)
+    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
+    todo = set(instruction.comment_lines)
+    out: list[Scored] = []
+    for c, doc in zip(chunks, docs, strict=True):
+        why: list[str] = []
+        score = 0.0
+        for weight, reason in _named_hits(c, named):
+            score += weight
+            why.append(reason)
+        if any(b == c.block and c.start <= line + 1 <= c.end for b, line in todo):
+            score += HOLDS_TODO
+            why.append("holds the TODO")
+        length = sum(doc.values())
+        bm25 = 0.0
+        for t in query:
+            tf = doc.get(t, 0)
+            if tf:
+                norm = cfg.bm25_k1 * (1 - cfg.bm25_b + cfg.bm25_b * length / (avgdl or 1))
+                bm25 += idf[t] * tf * (cfg.bm25_k1 + 1) / (tf + norm)
+        if bm25:
+            score += bm25
+            why.append(f"bm25 {bm25:.2f}")
+        out.append(Scored(c, score, tuple(why)))
+    order = {s.chunk.index: i for i, s in enumerate(out)}
+    return sorted(out, key=lambda s: (-s.score, order[s.chunk.index]))
+
+
+def _unit(chunk: Chunk, named: Sequence[str]) -> tuple[object, ...]:
+    """What counts once toward top-k: a whole named container, a split function, a chunk."""
+    if chunk.parent and any(chunk.parent == n or chunk.parent.endswith("." + n) for n in named):
+        return ("container", chunk.block, chunk.parent)
+    if chunk.part:
+        return ("parts", chunk.block, chunk.parent, chunk.name)
+    return ("chunk", chunk.index)
+
+
+def select(scored: Sequence[Scored], named: Sequence[str], cfg: PipelineConfig,
+           top_k: int | None = None) -> list[tuple[int, ...]]:
+    """Picks, best first: each a chunk index followed by the indices it needs and that no
+    earlier pick brought. Candidates are code bodies and named chunks; if nothing scored,
+    the largest bodies stand in."""
+    k = top_k or cfg.top_k
+    by_index: Mapping[int, Chunk] = {s.chunk.index: s.chunk for s in scored}
+    candidates = [s for s in scored if s.score > 0 and (
+        s.chunk.kind in BODY_KINDS and s.chunk.role in ("whole", "part") or s.why)]
+    if not candidates:
+        bodies = [s for s in scored if s.chunk.kind in BODY_KINDS and s.chunk.role == "whole"]
+        candidates = sorted(bodies, key=lambda s: -len(s.chunk.text))
+    picks: list[tuple[int, ...]] = []
+    units: set[tuple[object, ...]] = set()
+    taken: set[int] = set()
+    for s in candidates:
+        unit = _unit(s.chunk, named)
+        if unit not in units and len(units) >= k:
+            continue
+        units.add(unit)
+        if s.chunk.index in taken:
+            continue
+        group = [s.chunk.index, *_needs(s.chunk, by_index, cfg)]
+        fresh = tuple(i for i in dict.fromkeys(group) if i not in taken)
+        taken.update(fresh)
+        picks.append(fresh)
+    return picks
+
+
+def _needs(chunk: Chunk, by_index: Mapping[int, Chunk], cfg: PipelineConfig) -> list[int]:
+    """Structural needs (class header and footer, a function's first part), transitively,
+    and cheap definitions of names the chunk uses (imports, constants, small types)."""
+    out: list[int] = []
+    stack = list(chunk.needs)
+    while stack:
+        i = stack.pop()
+        if i in by_index and i not in out and i != chunk.index:
+            out.append(i)
+            stack.extend(by_index[i].needs)
+    wanted = chunk.uses
+    for other in by_index.values():
+        if (other.index != chunk.index and other.block == chunk.block
+                and other.kind in _GLUE_DEPS and other.role == "whole"
+                and len(other.text) <= cfg.dependency_max_chars and other.defines & wanted):
+            out.append(other.index)
+            out.extend(n for n in other.needs if n in by_index)
+    return out

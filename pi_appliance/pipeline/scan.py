@@ -1,0 +1,127 @@
+"""Lexical scanning (pure): blank out comments and string contents, track nesting per line.
+
+The masked text has the same length and line breaks as the source, so a brace, keyword or
+identifier found in it is real code, at the same place, and never text inside a literal.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+
+_PY_STRING = (r"(?<![\w])(?i:[rbuf]{0,2})(?:\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)"
+              r"|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')")
+_C_STRING = r"\"(?:\\.|[^\"\\\n])*\""
+_C_CHAR = r"'(?:\\.|[^'\\\n])*'"
+_BLOCK_COMMENT = r"/\*[\s\S]*?(?:\*/|\Z)"
+_LINE_COMMENT = r"//[^\n]*"
+_DIRECTIVE = r"^[ \t]*\#(?:\\\n|[^\n])*"
+
+_JAVASCRIPT = (rf"(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
+               rf"|(?P<string>{_C_STRING}|{_C_CHAR}|`(?:\\.|[^`\\])*`"
+               # A `/` after an operator or opening bracket starts a regex literal.
+               r"|(?<=[(,=:\[!&|?{};>])[ \t]*/(?![/*])(?:\\.|\[(?:\\.|[^\]\\\n])*\]"
+               r"|[^/\\\n\[])+/[a-z]*)")
+_MASKS = {
+    "python": rf"(?P<comment>\#[^\n]*)|(?P<string>{_PY_STRING})",
+    "c": (rf"(?P<directive>{_DIRECTIVE})|(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
+          rf"|(?P<string>{_C_STRING}|{_C_CHAR})"),
+    "cpp": (rf"(?P<directive>{_DIRECTIVE})|(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
+            rf"|(?P<string>R\"(?P<delim>[^()\\ \n]{{0,16}})\([\s\S]*?\)(?P=delim)\""
+            rf"|{_C_STRING}|{_C_CHAR})"),
+    # Rust: `'a` is a lifetime, so only a one-character (or escaped) literal is a char.
+    "rust": (rf"(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
+             r"|(?P<string>b?r(?P<hashes>\#*)\"[\s\S]*?\"(?P=hashes)|b?\"(?:\\.|[^\"\\])*\""
+             r"|b?'(?:\\(?:u\{[0-9a-fA-F]+\}|x[0-9a-fA-F]{2}|.)|[^\\'\n])')"),
+    "javascript": _JAVASCRIPT,
+    "typescript": _JAVASCRIPT,
+}
+_PATTERNS = MappingProxyType({lang: re.compile(p, re.M) for lang, p in _MASKS.items()})
+del _MASKS
+
+IDENTIFIER = re.compile(r"\b[A-Za-z_]\w*\b(?![\"'])")
+
+KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset((
+    "as", "async", "await", "break", "case", "catch", "char", "class", "const", "constexpr",
+    "continue", "crate", "default", "delete", "do", "double", "dyn", "else", "enum",
+    "explicit", "export", "extends", "extern", "false", "final", "float", "fn", "for",
+    "friend", "function", "goto", "if", "impl", "implements", "import", "in", "inline",
+    "instanceof", "int", "interface", "let", "long", "loop", "match", "mod", "move", "mut",
+    "namespace", "new", "noexcept", "null", "nullptr", "operator", "override", "private",
+    "protected", "pub", "public", "readonly", "ref", "return", "self", "Self", "short",
+    "signed", "sizeof", "static", "struct", "super", "switch", "template", "this", "throw",
+    "trait", "true", "try", "type", "typedef", "typename", "typeof", "union", "unsafe",
+    "unsigned", "use", "using", "var", "virtual", "void", "volatile", "where", "while", "with",
+    "yield", "bool", "auto", "register", "restrict", "undefined", "of", "get", "set",
+    "declare", "abstract", "any", "string", "number", "boolean", "unknown", "never", "i8",
+    "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize", "f32",
+    "f64", "str", "size_t", "include", "define", "ifdef", "ifndef", "endif", "pragma", "elif",
+    "None", "True", "False", "def", "del", "global", "nonlocal", "pass", "raise", "assert",
+    "lambda", "from", "is", "not", "and", "or", "except", "finally",
+))
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A piece of code as lines: raw, masked, and brace/paren depth at the start of each."""
+
+    raw: tuple[str, ...]
+    masked: tuple[str, ...]
+    depth: tuple[int, ...]  # `{` nesting at the start of the line
+    paren: tuple[int, ...]  # `(` and `[` nesting at the start of the line
+    end_depth: int
+
+
+def mask(code: str, language: str | None) -> str:
+    """`code` with comments blanked and string contents blanked; same length and lines."""
+    pattern = _PATTERNS.get(language or "")
+    if pattern is None:
+        return code
+    return pattern.sub(_blank, code)
+
+
+def _blank(match: re.Match[str]) -> str:
+    text = match.group()
+    kind = match.lastgroup if match.lastgroup in ("comment", "directive") else "string"
+    if kind == "comment":
+        return _spaces(text)
+    if kind == "directive":
+        cut = text.index("#") + 1
+        return text[:cut] + _spaces(text[cut:])
+    quote = min((i for i in (text.find('"'), text.find("'"), text.find("`"), text.find("/"))
+                 if i >= 0), default=0)
+    if len(text) - quote < 2:
+        return text
+    return text[: quote + 1] + _spaces(text[quote + 1 : -1]) + text[-1]
+
+
+def _spaces(text: str) -> str:
+    if "\n" not in text:
+        return " " * len(text)
+    return "\n".join(" " * len(part) for part in text.split("\n"))
+
+
+def scan(code: str, language: str | None) -> Lines:
+    """Split `code` into lines with their masked text and nesting depths."""
+    raw = code.split("\n")
+    masked = mask(code, language).split("\n")
+    depths, parens = [], []
+    depth = paren = 0
+    for line in masked:
+        depths.append(depth)
+        parens.append(paren)
+        if "{" in line or "}" in line:
+            # Clamped at zero: a pasted fragment may close more than it opened.
+            depth = max(0, depth + line.count("{") - line.count("}"))
+        if "(" in line or ")" in line or "[" in line or "]" in line:
+            paren = max(0, paren + line.count("(") + line.count("[")
+                        - line.count(")") - line.count("]"))
+    return Lines(tuple(raw), tuple(masked), tuple(depths), tuple(parens), depth)
+
+
+def identifiers(masked: str) -> list[str]:
+    """Identifiers in masked code, keywords and one-letter names left out, in order."""
+    return [w for w in IDENTIFIER.findall(masked) if len(w) > 1 and w not in KEYWORDS]
+

@@ -1,0 +1,143 @@
+"""Split a user message into prose and code segments (pure): fences first, then line cues."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([^\n`]*)\n(.*?)(?:^[ \t]*\2[ \t]*$|\Z)",
+                    re.M | re.S)
+
+# A line opening with one of these is code whatever follows (prose rarely starts so).
+_CODE_START = re.compile(r"""^(?:
+    (?:async\s+)?def\s+\w+\s*\( | class\s+\w+\s*[:(<{] | class\s+\w+\s*$ | from\s+[\w.]+\s+import\b
+    | import\s+[\w.{*"']+ | (?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+\w+
+    | (?:pub\s+)?(?:struct|enum|trait|mod|union)\s+\w+\s*[{;<(]? | impl\b | use\s+[\w:]+.*;
+    | let\s+(?:mut\s+)?\w+\s*[:=] | (?:const|var|let)\s+[\w{\[]+.*[=;] | (?:export\s+)?(?:async\s+)?function\b
+    | export\s+(?:default|const|class|interface|type|function|\{) | (?:export\s+)?interface\s+\w+
+    | type\s+\w+\s*= | \#\s*(?:include|define|if|ifn?def|endif|else|pragma|undef)\b | \#!?\[
+    | template\s*< | namespace\s+\w* | typedef\b | @\w+ | //| /\* | \*/ | [{}()\[\]] | \#
+    | return\b.*[;)]$ | return$ | (?:if|for|while|switch|elif|with|except)\b.*[:{)]$
+    | (?:else|try|finally|do)\b\s*[:{]? $ | (?:pass|break|continue|None)$ | print\(
+    | console\.\w+\( | (?:static|extern|inline|virtual|unsigned|const|volatile)\s
+    | (?:void|int|char|float|double|bool|auto|long|short|size_t|[A-Z]\w*(?:<.*>)?)\s*\**\s*\w+\s*\(.*[){,]$
+    | (?:public|private|protected):
+)""", re.X)
+_CODE_END = re.compile(r"(?:[;{}\[(,]|\)\s*(?:->.*)?:?|=>|\\)$")
+_CODE_INNER = re.compile(r"^\w[\w.\[\]]*\s*(?:[-+*/%|&^]|<<|>>|//)?=[^=]|==|!=|->|::|\+\+|&&|\|\|")
+_WORD = re.compile(r"[A-Za-z][a-z']+")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of lines of one kind: prose, or code (fenced or bare)."""
+
+    kind: Literal["prose", "code"]
+    text: str
+    start_line: int  # 0-based line of the message where the segment's text starts
+    tag: str | None = None  # the fence's info string, for fenced code
+    fenced: bool = False
+
+
+def segment(text: str) -> list[Segment]:
+    """Prose and code segments of `text`, in order; fenced blocks are code, the rest by cues."""
+    out: list[Segment] = []
+    pos = 0
+    line = 0
+    for m in _FENCE.finditer(text):
+        before = text[pos : m.start()]
+        out.extend(_split_unfenced(before, line, has_fences=True))
+        line += before.count("\n")
+        body = m.group(4)
+        if body.endswith("\n"):
+            body = body[:-1]
+        tag = m.group(3).strip().split()[0] if m.group(3).strip() else None
+        out.append(Segment("code", body, line + 1, tag, fenced=True))
+        line += m.group().count("\n")
+        pos = m.end()
+    out.extend(_split_unfenced(text[pos:], line, has_fences=pos > 0))
+    return [s for s in out if s.text.strip()]
+
+
+def _split_unfenced(text: str, first_line: int, *, has_fences: bool) -> list[Segment]:
+    """Outside fences: all prose if the message fences its code, else lines by cues."""
+    if not text.strip():
+        return []
+    lines = text.split("\n")
+    if has_fences:
+        return [Segment("prose", text.strip("\n"), first_line + _leading_blank(lines))]
+    kinds = _classify(lines)
+    out: list[Segment] = []
+    start = 0
+    for i in range(1, len(lines) + 1):
+        if i == len(lines) or kinds[i] != kinds[start]:
+            chunk = "\n".join(lines[start:i])
+            if chunk.strip():
+                lead = _leading_blank(lines[start:i])
+                out.append(Segment(kinds[start], chunk.strip("\n"), first_line + start + lead))
+            start = i
+    return out
+
+
+def _leading_blank(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if line.strip()), 0)
+
+
+def _classify(lines: list[str]) -> list[Literal["prose", "code"]]:
+    """Label each line prose or code; blank lines and string/comment bodies follow context."""
+    kinds: list[Literal["prose", "code"] | None] = []
+    in_block = None  # the closing delimiter of a multi-line string or comment we are in
+    for line in lines:
+        stripped = line.strip()
+        if in_block:
+            kinds.append("code")
+            if in_block in stripped:
+                in_block = None
+            continue
+        if not stripped:
+            kinds.append(None)
+            continue
+        kinds.append("code" if is_code_line(line) else "prose")
+        for opener, closer in (('"""', '"""'), ("'''", "'''"), ("/*", "*/")):
+            if opener == closer:
+                opens = stripped.count(opener) % 2 == 1
+            else:
+                opens = opener in stripped and closer not in stripped.rsplit(opener, 1)[1]
+            if opens:
+                in_block = closer
+                kinds[-1] = "code"
+                break
+    return _fill_blanks(kinds)
+
+
+def _fill_blanks(kinds: list[Literal["prose", "code"] | None]) -> list[Literal["prose", "code"]]:
+    """A blank line belongs to code when code is on both sides of it, else to prose."""
+    out: list[Literal["prose", "code"]] = []
+    prev: Literal["prose", "code"] | None = None
+    for i, kind in enumerate(kinds):
+        if kind is not None:
+            out.append(kind)
+            prev = kind
+            continue
+        nxt = next((k for k in kinds[i + 1 :] if k is not None), None)
+        out.append("code" if prev == "code" and nxt == "code" else "prose")
+    return out
+
+
+def is_code_line(line: str) -> bool:
+    """Whether a non-blank line outside fences reads as code rather than prose."""
+    if line[:1] in (" ", "\t") and not re.match(r"\s+(?:[-*+]|\d+[.)])\s", line):
+        return True  # indented (and not a markdown list item)
+    s = line.strip()
+    if _CODE_START.match(s) or _CODE_END.search(s) or _CODE_INNER.search(s):
+        return not _reads_as_sentence(s)
+    return len(_WORD.findall(s)) < 2 and not s.endswith((".", "?", "!"))
+
+
+def _reads_as_sentence(s: str) -> bool:
+    """Several plain words, mostly letters, ending like a sentence: prose despite a cue."""
+    words = _WORD.findall(s)
+    letters = sum(ch.isalpha() or ch == " " for ch in s)
+    return (len(words) >= 4 and letters >= 0.8 * len(s)
+            and s[-1] in ".?!:" and not s.endswith(("{:", "):", "]:")))

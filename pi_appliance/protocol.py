@@ -1,0 +1,164 @@
+"""The orchestrator's OpenAI-compatible requests (pure): validation and the forwarded payload."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import BadRequest
+from .settings import LANGUAGES
+
+Kind = Literal["chat", "completion"]
+_ROLES = ("system", "user", "assistant", "tool", "developer")
+# Fields passed through to the backend as they are, once checked.
+_NUMBERS = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "min_p": (0.0, 1.0),
+            "repeat_penalty": (0.0, 10.0), "presence_penalty": (-2.0, 2.0),
+            "frequency_penalty": (-2.0, 2.0)}
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """A validated completion request to the orchestrator."""
+
+    kind: Kind
+    model: str  # "auto" lets routing choose
+    stream: bool
+    language: str | None
+    context: Literal["auto", "raw"]
+    max_tokens: int | None
+    messages: tuple[dict[str, Any], ...]  # chat: as sent, content normalised to text
+    prompt: str  # completion: the prompt
+    options: dict[str, Any]  # sampling fields forwarded unchanged
+
+    @property
+    def content(self) -> str:
+        """What the context pipeline works on: the last user message, or the prompt."""
+        if self.kind == "completion":
+            return self.prompt
+        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """A UTF-8 JSON object, or a 400 saying which of the three it is not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})",
+                         code="invalid_encoding") from None
+    if not text.strip():
+        raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def _kind_of(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(value), "value")
+
+
+def _text(content: Any, i: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                         and isinstance(p.get("text"), str) for p in content):
+        return "".join(p["text"] for p in content)
+    raise BadRequest(f"messages[{i}].content must be a string or an array of text parts",
+                     param="messages")
+
+
+def _messages(body: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("'messages' is required: a non-empty array of {role, content}",
+                         param="messages")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise BadRequest(f"messages[{i}] must be an object", param="messages")
+        if m.get("role") not in _ROLES:
+            raise BadRequest(f"messages[{i}].role must be one of {', '.join(_ROLES)}",
+                             param="messages")
+        content = "" if m.get("content") is None and m["role"] == "assistant" else m.get("content")
+        out.append({"role": m["role"], "content": _text(content, i)})
+    if not any(m["role"] == "user" for m in out):
+        raise BadRequest("'messages' needs at least one user message", param="messages")
+    return tuple(out)
+
+
+def _options(body: dict[str, Any], max_tokens_cap: int) -> tuple[int | None, dict[str, Any]]:
+    options: dict[str, Any] = {}
+    for key, (lo, hi) in _NUMBERS.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadRequest(f"'{key}' must be a number, got {_kind_of(value)}", param=key)
+        if not lo <= value <= hi:
+            raise BadRequest(f"'{key}' must be between {lo} and {hi}, got {value}", param=key)
+        options[key] = value
+    for key in ("seed", "top_k"):
+        value = body.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BadRequest(f"'{key}' must be an integer, got {_kind_of(value)}", param=key)
+            options[key] = value
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or len(stops) > 4 or not all(
+                isinstance(s, str) and s for s in stops):
+            raise BadRequest("'stop' must be a non-empty string or an array of up to 4 "
+                             "non-empty strings", param="stop")
+        options["stop"] = stops
+    max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+    if max_tokens is not None:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+            raise BadRequest(f"'max_tokens' must be an integer, got {_kind_of(max_tokens)}",
+                             param="max_tokens")
+        if not 1 <= max_tokens <= max_tokens_cap:
+            raise BadRequest(f"'max_tokens' must be between 1 and {max_tokens_cap}, "
+                             f"got {max_tokens}", param="max_tokens")
+    if body.get("n", 1) != 1:
+        raise BadRequest("'n' must be 1: one choice per request is supported", param="n")
+    return max_tokens, options
+
+
+def parse(kind: Kind, body: dict[str, Any], max_tokens_cap: int) -> ClientRequest:
+    """Validate a chat or text completion request with Cerebrum's optional extra fields."""
+    model = body.get("model", "auto")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' must be a non-empty string ('auto' lets routing choose)",
+                         param="model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise BadRequest(f"'stream' must be a boolean, got {_kind_of(stream)}", param="stream")
+    language = body.get("language")
+    if language is not None and language not in (*LANGUAGES, "auto"):
+        raise BadRequest(f"'language' must be one of {', '.join(LANGUAGES)} or auto",
+                         param="language")
+    extra = body.get("cerebrum", {})
+    if not isinstance(extra, dict) or extra.get("context", "auto") not in ("auto", "raw"):
+        raise BadRequest("'cerebrum' must be an object like {\"context\": \"auto\" | \"raw\"}",
+                         param="cerebrum")
+    messages: tuple[dict[str, Any], ...] = ()
+    prompt = ""
+    if kind == "chat":
+        messages = _messages(body)
+    else:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if not isinstance(prompt, str) or not prompt:
+            raise BadRequest("'prompt' is required: a non-empty string", param="prompt")
+    max_tokens, options = _options(body, max_tokens_cap)
+    return ClientRequest(kind=kind, model=model, stream=stream,
+                         language=None if language in (None, "auto") else language,
+                         context=extra.get("context", "auto"), max_tokens=max_tokens,
+                         messages=messages, prompt=prompt, options=options)

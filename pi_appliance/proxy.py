@@ -1,0 +1,106 @@
+"""Failover across a route's backends, each behind its own circuit breaker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from . import upstream
+from .breaker import Breaker, Clock
+from .errors import Unavailable, UpstreamError
+from .metrics import BREAKER_VALUES, Metrics
+from .settings import Backend, Route, Settings
+
+PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
+
+
+@dataclass
+class Opened:
+    """A stream that has produced its first chunk, and whose breaker awaits the verdict."""
+
+    backend: Backend
+    breaker: Breaker
+    first: dict[str, Any]
+    rest: AsyncIterator[dict[str, Any]]
+
+
+class Proxy:
+    """Opens upstream streams for routes, trying each backend in order."""
+
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, metrics: Metrics,
+                 clock: Clock):
+        self._settings = settings
+        self._session = session
+        self._metrics = metrics
+        self.breakers = {b.name: Breaker(settings.breaker, clock) for b in settings.backends}
+        for name in self.breakers:
+            self.publish(name)
+
+    def publish(self, name: str) -> None:
+        """Export a breaker's state (after any transition)."""
+        state = self.breakers[name].state
+        self._metrics.breaker.labels(name).set(BREAKER_VALUES[state.value])
+
+    def states(self) -> dict[str, str]:
+        """Each backend's breaker state."""
+        return {name: breaker.state.value for name, breaker in self.breakers.items()}
+
+    def failed(self, backend: Backend, breaker: Breaker, error: UpstreamError) -> None:
+        """Record a backend failure (or, for a busy backend, no verdict)."""
+        self._metrics.upstream_failures.labels(backend.name, error.code).inc()
+        if error.counts:
+            breaker.failure()
+        else:
+            breaker.release()
+        self.publish(backend.name)
+
+    def succeeded(self, backend: Backend, breaker: Breaker) -> None:
+        """Record a stream that ended well."""
+        breaker.success()
+        self.publish(backend.name)
+
+    async def open(self, route: Route, kind: str, payload: dict[str, Any],
+                   request_id: str) -> Opened:
+        """The first backend of `route` that answers with a first chunk in time."""
+        timeouts, policy = self._settings.timeouts, self._settings.breaker
+        errors: list[UpstreamError] = []
+        shut: list[Breaker] = []
+        for name in route.backends:
+            backend, breaker = self._settings.backend(name), self.breakers[name]
+            if not breaker.acquire():
+                shut.append(breaker)
+                continue
+            self.publish(name)
+            first_token = policy.probe_timeout if breaker.is_probe else timeouts.first_token
+            chunks = upstream.stream(self._session, backend, PATHS[kind],
+                                     {**payload, "model": route.model}, request_id,
+                                     first_token=first_token,
+                                     between_tokens=timeouts.between_tokens)
+            try:
+                first = await anext(chunks)
+            except UpstreamError as exc:
+                self.failed(backend, breaker, exc)
+                errors.append(exc)
+                continue
+            except StopAsyncIteration:
+                exc = UpstreamError(f"backend {name} sent an empty stream",
+                                    code="upstream_bad_stream")
+                self.failed(backend, breaker, exc)
+                errors.append(exc)
+                continue
+            except BaseException:  # the client left, or the backend refused the request
+                breaker.release()
+                raise
+            return Opened(backend, breaker, first, chunks)
+        if errors and all(not e.counts for e in errors) and not shut:
+            raise Unavailable(f"every backend of route {route.name} is busy; retry shortly",
+                              retry_after=2, code="upstream_busy")
+        if not errors:
+            wait = min(b.retry_after() for b in shut)
+            raise Unavailable(f"every backend of route {route.name} is failing (circuit open); "
+                              f"retry in {wait} s", retry_after=wait, code="breaker_open")
+        raise UpstreamError(f"no backend of route {route.name} answered: "
+                            + "; ".join(str(e) for e in errors), code=errors[-1].code)

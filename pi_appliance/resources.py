@@ -1,0 +1,305 @@
+"""Falcon resources: completions (pipeline → route → proxy), context preview, health,
+models, stats and metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import falcon
+from falcon.asgi import Request, Response, SSEvent
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from cerebrum.openai import error_body
+
+from . import protocol, routing
+from .errors import BadRequest, PayloadTooLarge, UpstreamError
+from .lifecycle import context
+from .pipeline import Prepared, estimate_tokens, prepare
+from .pipeline.errors import OverBudget
+from .pipeline.language import detect_language
+from .proxy import Opened
+from .services import Services
+
+TEMPLATE_MARGIN = 64  # tokens the chat template adds around the messages
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def read_json(req: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object, bounded by `limit` bytes."""
+    if req.content_length is not None and req.content_length > limit:
+        raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+    raw = await req.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+    return protocol.decode(raw)
+
+
+class Planner:
+    """Runs the context pipeline and routing for one request."""
+
+    def __init__(self, services: Services):
+        self.s = services
+
+    async def plan(self, req: Request, kind: protocol.Kind
+                   ) -> tuple[protocol.ClientRequest, routing.Decision, Prepared, dict[str, Any]]:
+        """Parse, pick the route, reduce the context and build the upstream payload."""
+        s = self.s
+        body = await read_json(req, s.settings.max_body_bytes)
+        creq = protocol.parse(kind, body, s.settings.max_tokens_cap)
+        language, why = detect_language(creq.content, creq.language)
+        decision = routing.choose(s.settings, model=creq.model, language=language,
+                                  language_reason=why)
+        max_tokens = creq.max_tokens or s.settings.default_max_tokens
+        budget = decision.route.n_ctx - max_tokens - TEMPLATE_MARGIN
+        if budget <= 0:
+            raise BadRequest(f"max_tokens {max_tokens} leaves no room in the "
+                             f"{decision.route.n_ctx}-token context of {decision.route.model}",
+                             code="context_length_exceeded", param="max_tokens")
+        try:
+            prepared = prepare(creq.content, s.pipeline, language=decision.language,
+                               count_tokens=estimate_tokens, budget_tokens=budget,
+                               mode=creq.context, clock=s.clock)
+        except OverBudget as exc:
+            raise BadRequest(f"the prompt does not fit {decision.route.model}: {exc}",
+                             code="context_length_exceeded") from None
+        sent = await self._exact_tokens(decision, prepared, context(req.scope).request_id)
+        if sent > budget:
+            raise BadRequest(f"the prompt is {sent} tokens, {sent - budget} over the budget "
+                             f"of {budget} ({decision.route.n_ctx}-token context minus "
+                             f"max_tokens {max_tokens} and the chat template)",
+                             code="context_length_exceeded")
+        payload: dict[str, Any] = {**creq.options, "max_tokens": max_tokens}
+        if kind == "chat":
+            last = max(i for i, m in enumerate(creq.messages) if m["role"] == "user")
+            payload["messages"] = [*creq.messages[:last], *prepared.messages,
+                                   *creq.messages[last + 1:]]
+        else:
+            payload["prompt"] = prepared.prompt
+        s.metrics.pipeline.observe(prepared.stats_dict()["pipeline_ms"] / 1000)
+        s.metrics.reduction.observe(prepared.stats_dict()["reduction"])
+        s.stats.observe(s.stats.pipeline_ms, prepared.stats_dict()["pipeline_ms"])
+        return creq, decision, prepared, payload
+
+    async def _exact_tokens(self, decision: routing.Decision, prepared: Prepared,
+                            request_id: str) -> int:
+        """The sent text's exact token count from the backend, or the calibrated estimate."""
+        text = prepared.prompt
+        s = self.s
+        backend = s.settings.backend(decision.route.backends[0])
+        if backend.tokenize and s.counter is not None:
+            try:
+                return await s.counter.count(backend, decision.route.model, text, request_id)
+            except UpstreamError:
+                s.stats.count("tokenize_fallbacks")
+        return estimate_tokens(text)
+
+
+def stats_of(decision: routing.Decision, prepared: Prepared, opened: Opened | None,
+             ttft: float | None, tok_s: float | None) -> dict[str, Any]:
+    """The `cerebrum` object of the last chunk (and of previews)."""
+    out = {"model": decision.route.model, "route": decision.route.name,
+           "language": decision.language, "route_reason": decision.reason,
+           "context": prepared.mode, "context_reason": prepared.reason,
+           **prepared.stats_dict()}
+    if opened is not None:
+        out["backend"] = opened.backend.name
+    out["ttft_ms"] = None if ttft is None else round(ttft * 1000, 1)
+    out["tok_s"] = None if tok_s is None else round(tok_s, 1)
+    return out
+
+
+def _text_of(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    delta = choice.get("delta")
+    return str((delta or {}).get("content") or "") if delta is not None else str(
+        choice.get("text") or "")
+
+
+class Completions:
+    """POST /v1/chat/completions and /v1/completions."""
+
+    def __init__(self, services: Services, kind: protocol.Kind):
+        self.s = services
+        self.kind = kind
+        self.planner = Planner(services)
+
+    async def on_post(self, req: Request, resp: Response) -> None:
+        """Plan, open an upstream stream (failover), then relay it or collect it."""
+        s, ctx = self.s, context(req.scope)
+        creq, decision, prepared, payload = await self.planner.plan(req, self.kind)
+        ctx.log.update(route=decision.route.name, model=decision.route.model,
+                       language=decision.language, context=prepared.mode)
+        assert s.proxy is not None
+        opened = await s.proxy.open(decision.route, self.kind, payload, ctx.request_id)
+        relay = Relay(s, decision, prepared, opened, ctx.started)
+        if creq.stream:
+            resp.content_type = "text/event-stream"
+            resp.set_header("Cache-Control", "no-cache")
+            resp.set_header("X-Accel-Buffering", "no")
+            resp.sse = relay.events()
+            return
+        resp.media = await relay.collect()
+
+
+class Relay:
+    """Relays one upstream stream to the client, timing it and settling its breaker."""
+
+    def __init__(self, services: Services, decision: routing.Decision, prepared: Prepared,
+                 opened: Opened, started: float):
+        self.s, self.decision, self.prepared, self.opened = services, decision, prepared, opened
+        self.started = started
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.tokens = 0
+
+    def _saw(self, chunk: dict[str, Any]) -> None:
+        if _text_of(chunk):
+            now = self.s.clock()
+            if self.first_at is None:
+                self.first_at = now
+                ttft = now - self.started
+                self.s.metrics.ttft.labels(self.decision.route.name).observe(ttft)
+                self.s.stats.observe(self.s.stats.ttft_ms, ttft * 1000)
+            self.last_at = now
+            self.tokens += 1
+
+    def _stats(self) -> dict[str, Any]:
+        ttft = None if self.first_at is None else self.first_at - self.started
+        rate = None
+        if self.first_at is not None and self.last_at is not None and self.tokens > 1 \
+                and self.last_at > self.first_at:
+            rate = (self.tokens - 1) / (self.last_at - self.first_at)
+        self.s.metrics.tokens.labels("completion").inc(self.tokens)
+        return stats_of(self.decision, self.prepared, self.opened, ttft, rate)
+
+    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """The upstream chunks; settles the breaker (success, failure, or no verdict)."""
+        proxy, o = self.s.proxy, self.opened
+        assert proxy is not None
+        settled = False
+        try:
+            self._saw(o.first)
+            yield o.first
+            async for chunk in o.rest:
+                self._saw(chunk)
+                yield chunk
+            proxy.succeeded(o.backend, o.breaker)
+            settled = True
+        except UpstreamError as exc:
+            proxy.failed(o.backend, o.breaker, exc)
+            settled = True
+            raise
+        finally:
+            if not settled:
+                o.breaker.release()
+            await o.rest.aclose()  # closes the upstream connection: the backend stops
+
+    async def events(self) -> AsyncIterator[SSEvent]:
+        """SSE for the client: chunks, then the `cerebrum` stats chunk, then [DONE]."""
+        template: dict[str, Any] = {}
+        try:
+            async for chunk in self._chunks():
+                template = chunk
+                yield SSEvent(data=_dumps(chunk))
+        except UpstreamError as exc:
+            self.s.stats.count("midstream_errors")
+            yield SSEvent(data=_dumps(error_body(str(exc), exc.type, exc.code)))
+            yield SSEvent(data=b"[DONE]")
+            return
+        last = {k: template.get(k) for k in ("id", "object", "created", "model")}
+        yield SSEvent(data=_dumps({**last, "choices": [], "cerebrum": self._stats()}))
+        yield SSEvent(data=b"[DONE]")
+
+    async def collect(self) -> dict[str, Any]:
+        """One JSON body in the client's requested shape, with the `cerebrum` stats."""
+        parts, finish, usage, template = [], None, None, {}
+        async for chunk in self._chunks():
+            template = template or chunk
+            parts.append(_text_of(chunk))
+            choice = (chunk.get("choices") or [{}])[0]
+            finish = (choice or {}).get("finish_reason") or finish
+            usage = chunk.get("usage") or usage
+        text = "".join(parts)
+        chat = str(template.get("object", "")).startswith("chat")
+        choice = ({"index": 0, "message": {"role": "assistant", "content": text},
+                   "finish_reason": finish} if chat else
+                  {"index": 0, "text": text, "logprobs": None, "finish_reason": finish})
+        return {"id": template.get("id"), "object": "chat.completion" if chat
+                else "text_completion", "created": template.get("created"),
+                "model": template.get("model"), "choices": [choice], "usage": usage,
+                "cerebrum": self._stats()}
+
+
+class Preview:
+    """POST /v1/context/preview: the pipeline alone — what would be sent, and its stats."""
+
+    def __init__(self, services: Services):
+        self.planner = Planner(services)
+
+    async def on_post(self, req: Request, resp: Response) -> None:
+        """Plan a chat request without calling a model."""
+        _, decision, prepared, payload = await self.planner.plan(req, "chat")
+        resp.media = {"model": decision.route.model, "messages": payload["messages"],
+                      "prompt": prepared.prompt, "instruction": prepared.instruction,
+                      "cerebrum": stats_of(decision, prepared, None, None, None)}
+
+
+class Health:
+    """GET /health: up, and each backend's breaker state."""
+
+    def __init__(self, services: Services):
+        self.s = services
+
+    async def on_get(self, req: Request, resp: Response) -> None:
+        """Always 200 while the process serves; backends may still be failing."""
+        states = self.s.proxy.states() if self.s.proxy else {}
+        resp.media = {"status": "ok", "backends": {
+            b.name: {"url": b.url, "breaker": states.get(b.name, "closed")}
+            for b in self.s.settings.backends}}
+
+
+class Models:
+    """GET /v1/models: the routes and their models."""
+
+    def __init__(self, services: Services):
+        self.s = services
+
+    async def on_get(self, req: Request, resp: Response) -> None:
+        """OpenAI's list shape, with route details."""
+        data = [{"id": "auto", "object": "model", "owned_by": "cerebrum",
+                 "description": "routing picks the model by language"}]
+        data += [{"id": r.model, "object": "model", "owned_by": "cerebrum", "route": r.name,
+                  "languages": list(r.languages), "backends": list(r.backends),
+                  "n_ctx": r.n_ctx} for r in self.s.settings.routes]
+        resp.media = {"object": "list", "data": data}
+
+
+class StatsResource:
+    """GET /stats: counters, breaker states, in-flight, recent latency percentiles."""
+
+    def __init__(self, services: Services):
+        self.s = services
+
+    async def on_get(self, req: Request, resp: Response) -> None:
+        """JSON for humans and dashboards."""
+        resp.media = {**self.s.stats.snapshot(), "in_flight": self.s.load.in_flight,
+                      "breakers": self.s.proxy.states() if self.s.proxy else {}}
+
+
+class MetricsResource:
+    """GET /metrics: Prometheus text."""
+
+    def __init__(self, services: Services):
+        self.s = services
+
+    async def on_get(self, req: Request, resp: Response) -> None:
+        """The exposition."""
+        resp.content_type = CONTENT_TYPE_LATEST
+        resp.data = self.s.metrics.render()
+        resp.status = falcon.HTTP_200

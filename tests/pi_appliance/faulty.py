@@ -1,0 +1,81 @@
+"""A deliberately faulty OpenAI-compatible upstream, for fault injection only.
+
+Every path it breaks is also tested against the real backend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+MODES = ("ok", "die_midstream", "slow_first", "error500", "busy503", "garbage", "hold",
+         "reject400")
+
+
+class Faulty:
+    """Answers completions according to `mode`; counts calls."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.seen_headers: list[dict[str, str]] = []
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.completions)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_post("/v1/tokenize", self.tokenize)
+        return app
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({"tokens": max(1, len(body["text"]) // 4)})
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        self.calls += 1
+        self.seen_headers.append(dict(request.headers))
+        body = await request.json()
+        if self.mode == "error500":
+            return web.json_response({"error": {"message": "boom", "type": "server_error",
+                                                "code": "internal_error"}}, status=500)
+        if self.mode == "busy503":
+            return web.json_response({"error": {"message": "queue full", "code": "queue_full",
+                                                "type": "server_error"}}, status=503,
+                                     headers={"Retry-After": "3"})
+        if self.mode == "reject400":
+            return web.json_response({"error": {"message": "prompt too long", "type":
+                                                "invalid_request_error",
+                                                "code": "context_length_exceeded"}},
+                                     status=400)
+        if self.mode == "slow_first":
+            await asyncio.sleep(30)
+        if self.mode == "hold":
+            await self.release.wait()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        chat = "messages" in body
+        rid = request.headers.get("X-Request-ID", "x")
+        for i in range(5):
+            if self.mode == "garbage" and i == 2:
+                await resp.write(b"data: {this is not json\n\n")
+                return resp
+            if self.mode == "die_midstream" and i == 2:
+                request.transport.close()  # the upstream process dies mid-answer
+                return resp
+            piece = f"tok{i} "
+            choice = ({"index": 0, "delta": {"content": piece}, "finish_reason": None} if chat
+                      else {"index": 0, "text": piece, "finish_reason": None})
+            chunk = {"id": f"chatcmpl-{rid}", "object": "chat.completion.chunk" if chat
+                     else "text_completion", "created": 1, "model": body.get("model"),
+                     "choices": [choice]}
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        last = {"id": f"chatcmpl-{rid}", "object": "chat.completion.chunk" if chat
+                else "text_completion", "created": 1, "model": body.get("model"),
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}
+        await resp.write(f"data: {json.dumps(last)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
