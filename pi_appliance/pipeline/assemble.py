@@ -130,7 +130,7 @@ def describe(omitted: Sequence[Chunk], duplicate_of: Mapping[int, int],
     parts: Counter[str] = Counter()
     lines = 0
     for c in omitted:
-        if c.role == "footer" or c.parent in containers and c.role != "header":
+        if c.role == "footer" or (c.parent in containers and c.role != "header"):
             continue  # told as part of its container
         if c.index in duplicate_of:
             similar.setdefault((c.kind, duplicate_of[c.index]), []).append(c)

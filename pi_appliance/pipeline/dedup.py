@@ -21,8 +21,8 @@ from .scan import KEYWORDS
 _TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|[^\s\w]")
 _KINDS = frozenset({"function", "method", "class", "struct", "enum", "impl", "trait",
                     "interface", "macro", "block", "window", "statements"})
-_SAME = MappingProxyType({"method": "function"})
-_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")  # a copied method and a copied function are alike
+_SAME = MappingProxyType({"method": "function"})  # a copied method is alike a copied function
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 
 @dataclass(frozen=True)

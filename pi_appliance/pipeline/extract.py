@@ -157,7 +157,7 @@ def _comments(code: str, segment: int) -> list[Directive]:
 
 
 def mentions(text: str) -> tuple[str, ...]:
-    """Code-like names in an instruction: `backticked`, a.b / A::b, call(), snake_case, camelCase."""
+    """Code-like names in an instruction: `quoted`, a.b, A::b, call(), snake_case, camelCase."""
     found: list[str] = []
     for m in _BACKTICK.finditer(text):
         inner = m.group(1)
@@ -170,8 +170,7 @@ def mentions(text: str) -> tuple[str, ...]:
     out: dict[str, None] = {}
     for name in found:
         name = name.replace("::", ".").replace("#", ".").strip(".")
-        if not name or name in _NOT_NAMES or _FILE_EXT.search(name) or "." in name and \
-                name.split(".")[0].lower() in ("e", "i"):
+        if not name or name in _NOT_NAMES or _FILE_EXT.search(name):
             continue
         out[name] = None
     return tuple(out)

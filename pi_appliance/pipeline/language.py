@@ -53,11 +53,14 @@ _CUES: tuple[tuple[str, int, re.Pattern[str]], ...] = tuple(
         ("cpp", 2, r"\bclass[ \t]+\w+[^;{]*\{|\w+::\w+[ \t]*\(|\bcout\b|\bauto[ \t]+\w+[ \t]*="),
         ("javascript", 3, r"\bfunction\b[ \t]*\*?[ \t]*\w*[ \t]*\(|\bconsole\.\w+\("),
         ("javascript", 2, r"\b(?:const|let|var)[ \t]+[\w{}\[\], ]+[ \t]*=|=>"),
-        ("javascript", 2, r"\brequire\(|\bmodule\.exports\b|\bexport[ \t]+(?:default|const|function)"),
+        ("javascript", 2, r"\brequire\(|\bmodule\.exports\b"
+                          r"|\bexport[ \t]+(?:default|const|function)"),
         ("javascript", 1, r"===|!==|\bawait\b|\bdocument\.|\bPromise\b|\.then\("),
-        ("typescript", 4, r"^[ \t]*(?:export[ \t]+)?(?:interface|type)[ \t]+\w+(?:<[^>]*>)?[ \t]*(?:=|\{|extends)"),
+        ("typescript", 4, r"^[ \t]*(?:export[ \t]+)?(?:interface|type)[ \t]+\w+(?:<[^>]*>)?"
+                          r"[ \t]*(?:=|\{|extends)"),
         ("typescript", 3, r"[\w)][ \t]*:[ \t]*(?:string|number|boolean|void|any|unknown|never)\b"),
-        ("typescript", 2, r"\b(?:private|public|readonly)[ \t]+\w+[ \t]*[:(]|\bas[ \t]+const\b|<\w+>\("),
+        ("typescript", 2, r"\b(?:private|public|readonly)[ \t]+\w+[ \t]*[:(]"
+                          r"|\bas[ \t]+const\b|<\w+>\("),
     )
 )
 _CUE_MIN = 3
@@ -114,8 +117,9 @@ def cue_scores(text: str) -> tuple[str | None, dict[str, int]]:
     scores = Counter({k: v for k, v in scores.items() if v})
     if not scores:
         return None, {}
-    (best, top), *rest = scores.most_common(2) + [("", 0)]
-    runner_up = rest[0][1]
+    ranked = scores.most_common(2)
+    best, top = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0
     if top < _CUE_MIN or top == runner_up:
         return None, dict(scores)
     return best, dict(scores)

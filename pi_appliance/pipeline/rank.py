@@ -95,8 +95,8 @@ def _named_hits(chunk: Chunk, named: Sequence[str]) -> list[tuple[float, str]]:
     for n in named:
         last = n.split(".")[-1]
         qualified = "." in n
-        if chunk.name and (chunk.name == n or chunk.name.endswith("." + n)) or (
-                not qualified and n in chunk.defines) or (
+        own = chunk.name is not None and (chunk.name == n or chunk.name.endswith("." + n))
+        if own or (not qualified and n in chunk.defines) or (
                 qualified and chunk.parent == n.rsplit(".", 1)[0] and last in chunk.defines):
             hits.append((DEFINES, f"defines {n}"))
         elif chunk.parent and (chunk.parent == n or chunk.parent.endswith("." + n)):
@@ -167,7 +167,7 @@ def select(scored: Sequence[Scored], named: Sequence[str], cfg: PipelineConfig,
     k = top_k or cfg.top_k
     by_index: Mapping[int, Chunk] = {s.chunk.index: s.chunk for s in scored}
     candidates = [s for s in scored if s.score > 0 and (
-        s.chunk.kind in BODY_KINDS and s.chunk.role in ("whole", "part") or s.why)]
+        (s.chunk.kind in BODY_KINDS and s.chunk.role in ("whole", "part")) or s.why)]
     if not candidates:
         bodies = [s for s in scored if s.chunk.kind in BODY_KINDS and s.chunk.role == "whole"]
         candidates = sorted(bodies, key=lambda s: -len(s.chunk.text))

@@ -14,14 +14,16 @@ _CODE_START = re.compile(r"""^(?:
     (?:async\s+)?def\s+\w+\s*\( | class\s+\w+\s*[:(<{] | class\s+\w+\s*$ | from\s+[\w.]+\s+import\b
     | import\s+[\w.{*"']+ | (?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+\w+
     | (?:pub\s+)?(?:struct|enum|trait|mod|union)\s+\w+\s*[{;<(]? | impl\b | use\s+[\w:]+.*;
-    | let\s+(?:mut\s+)?\w+\s*[:=] | (?:const|var|let)\s+[\w{\[]+.*[=;] | (?:export\s+)?(?:async\s+)?function\b
+    | let\s+(?:mut\s+)?\w+\s*[:=] | (?:const|var|let)\s+[\w{\[]+.*[=;]
+    | (?:export\s+)?(?:async\s+)?function\b
     | export\s+(?:default|const|class|interface|type|function|\{) | (?:export\s+)?interface\s+\w+
     | type\s+\w+\s*= | \#\s*(?:include|define|if|ifn?def|endif|else|pragma|undef)\b | \#!?\[
     | template\s*< | namespace\s+\w* | typedef\b | @\w+ | //| /\* | \*/ | [{}()\[\]] | \#
     | return\b.*[;)]$ | return$ | (?:if|for|while|switch|elif|with|except)\b.*[:{)]$
     | (?:else|try|finally|do)\b\s*[:{]? $ | (?:pass|break|continue|None)$ | print\(
     | console\.\w+\( | (?:static|extern|inline|virtual|unsigned|const|volatile)\s
-    | (?:void|int|char|float|double|bool|auto|long|short|size_t|[A-Z]\w*(?:<.*>)?)\s*\**\s*\w+\s*\(.*[){,]$
+    | (?:void|int|char|float|double|bool|auto|long|short|size_t|[A-Z]\w*(?:<.*>)?)
+      \s*\**\s*\w+\s*\(.*[){,]$
     | (?:public|private|protected):
 )""", re.X)
 _CODE_END = re.compile(r"(?:[;{}\[(,]|\)\s*(?:->.*)?:?|=>|\\)$")
