@@ -41,8 +41,11 @@ $(STAMP): pyproject.toml Makefile
 test: $(STAMP)
 	$(VENV)/bin/pytest
 
+# The backend on 127.0.0.1:9000 and the orchestrator on 127.0.0.1:7000, in the foreground.
 serve: $(STAMP)
-	exec $(VENV)/bin/cerebrum-backend $(if $(CONFIG),--config $(CONFIG))
+	exec $(PY) -m cerebrum.supervise \
+	  $(if $(BACKEND_CONFIG),--backend-config $(BACKEND_CONFIG)) \
+	  $(if $(ORCHESTRATOR_CONFIG),--orchestrator-config $(ORCHESTRATOR_CONFIG))
 
 # Until the REPL lands, the demo is the services in the foreground.
 demo: serve

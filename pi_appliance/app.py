@@ -96,6 +96,8 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     services = Services(settings=settings, clock=clock, session_factory=session_factory)
     app = falcon.asgi.App(middleware=[Gate(services)], cors_enable=False)
     app.add_error_handler(Exception, handle_error)
+    app.add_error_handler(falcon.HTTPError, handle_error)  # else Falcon's own, more specific
+    app.add_error_handler(OrchestratorError, handle_error)
     app.add_route("/v1/chat/completions", Completions(services, "chat"))
     app.add_route("/v1/completions", Completions(services, "completion"))
     app.add_route("/v1/context/preview", Preview(services))

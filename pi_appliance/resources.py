@@ -102,10 +102,11 @@ class Planner:
 def stats_of(decision: routing.Decision, prepared: Prepared, opened: Opened | None,
              ttft: float | None, tok_s: float | None) -> dict[str, Any]:
     """The `cerebrum` object of the last chunk (and of previews)."""
+    pipeline = {k: v for k, v in prepared.stats_dict().items()
+                if k not in ("mode", "reason", "language", "language_reason")}
     out = {"model": decision.route.model, "route": decision.route.name,
            "language": decision.language, "route_reason": decision.reason,
-           "context": prepared.mode, "context_reason": prepared.reason,
-           **prepared.stats_dict()}
+           "context": prepared.mode, "context_reason": prepared.reason, **pipeline}
     if opened is not None:
         out["backend"] = opened.backend.name
     out["ttft_ms"] = None if ttft is None else round(ttft * 1000, 1)

@@ -1,0 +1,114 @@
+"""`python -m cerebrum.supervise`: run the backend and the orchestrator together in the
+foreground (`make serve`), wait until both are healthy, and stop both on Ctrl-C, SIGTERM or
+when either exits — no stray processes, no ports left bound."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Service:
+    """A child process and where it answers /health."""
+
+    name: str
+    argv: tuple[str, ...]
+    health_url: str
+
+
+def healthy(url: str) -> bool:
+    """Whether GET url answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    """SIGTERM every child, then SIGKILL what is still alive after `grace` seconds."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run(services: Sequence[Service], ready_timeout: float = 600.0) -> int:
+    """Start, wait for health, then wait for a signal or a child to exit; 0 on a signal."""
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for service in services:
+            procs.append(subprocess.Popen(service.argv))
+        pending = list(services)
+        deadline = time.monotonic() + ready_timeout
+        while pending and not stopping:
+            if any(p.poll() is not None for p in procs):
+                break
+            pending = [s for s in pending if not healthy(s.health_url)]
+            if time.monotonic() > deadline:
+                print(f"cerebrum: {pending[0].name} not healthy after {ready_timeout:.0f} s",
+                      file=sys.stderr)
+                return 1
+            if pending:
+                time.sleep(0.2)
+        if not pending and not stopping:
+            names = ", ".join(f"{s.name} ({s.health_url.rsplit('/', 1)[0]})" for s in services)
+            print(f"cerebrum: ready: {names}; Ctrl-C stops", file=sys.stderr, flush=True)
+        while not stopping and all(p.poll() is None for p in procs):
+            time.sleep(0.2)
+        failed = [s.name for s, p in zip(services, procs, strict=False)
+                  if p.poll() not in (None, 0)]
+        if failed and not stopping:
+            print(f"cerebrum: {', '.join(failed)} exited; stopping the rest", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        stop(procs)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m cerebrum.supervise` (what `make serve` runs)."""
+    parser = argparse.ArgumentParser(prog="python -m cerebrum.supervise", description=__doc__)
+    parser.add_argument("--backend-config")
+    parser.add_argument("--orchestrator-config")
+    parser.add_argument("--backend-port", type=int, default=9000)
+    parser.add_argument("--orchestrator-port", type=int, default=7000)
+    args = parser.parse_args(argv)
+
+    def argv_of(module: str, config: str | None, port: int) -> tuple[str, ...]:
+        return (sys.executable, "-m", module, "--port", str(port),
+                *(("--config", config) if config else ()))
+
+    services = [
+        Service("backend", argv_of("vps_appliance", args.backend_config, args.backend_port),
+                f"http://127.0.0.1:{args.backend_port}/health"),
+        Service("orchestrator", argv_of("pi_appliance", args.orchestrator_config,
+                                        args.orchestrator_port),
+                f"http://127.0.0.1:{args.orchestrator_port}/health"),
+    ]
+    return run(services)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
