@@ -1,0 +1,264 @@
+"""Orchestrator benchmark (figures, not pass/fail), in one run:
+
+1. TTFT and tok/s through the orchestrator vs straight to the backend (Qwen2.5-Coder-0.5B,
+   the same cached prompt, alternating) → added TTFT p50/p99 and the tok/s ratio.
+2. Pipeline time on the seed 8.3 KB case and on the largest corpus prompt.
+3. End-to-end TTFT on the seed case: raw vs through the pipeline (fresh prompts, no KV reuse).
+4. Orchestrator RSS idle and under 50 concurrent streaming clients (a trivial local upstream,
+   so the orchestrator, not the model, is what is loaded).
+5. The corpus table: reduction, instruction kept, target recall.
+
+Writes bench/results/orchestrator.json and orchestrator.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pi_appliance.pipeline import PipelineConfig, prepare  # noqa: E402
+from vps_appliance import models  # noqa: E402
+
+MODEL = "qwen2.5-coder-0.5b-instruct"
+CORPUS = ROOT / "tests" / "data" / "corpus"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+async def timed_stream(session: aiohttp.ClientSession, url: str, body: dict) -> dict:
+    start = time.perf_counter()
+    first = last = None
+    n = 0
+    async with session.post(url + "/v1/chat/completions", json={**body, "stream": True}) as r:
+        r.raise_for_status()
+        async for raw in r.content:
+            line = raw.strip()
+            if not line.startswith(b"data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("choices") and chunk["choices"][0].get("delta", {}).get("content"):
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                n += 1
+    assert first is not None and last is not None
+    return {"ttft": first - start, "tok_s": (n - 1) / (last - first) if n > 1 else float("nan")}
+
+
+async def wait_healthy(session: aiohttp.ClientSession, url: str, timeout: float = 300) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            async with session.get(url + "/health") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} not healthy")
+
+
+def pipeline_times(cfg: PipelineConfig) -> dict:
+    seed = (CORPUS / "seed_async_refactor.md").read_text()
+    files = sorted(CORPUS.glob("*.*"), key=lambda p: p.stat().st_size)
+    largest = [p for p in files if p.suffix in (".md", ".txt")][-1]
+
+    def ms(text: str) -> float:
+        runs = []
+        for _ in range(30):
+            t = time.perf_counter()
+            prepare(text, cfg)
+            runs.append((time.perf_counter() - t) * 1000)
+        return statistics.median(runs)
+
+    return {"seed_chars": len(seed), "seed_ms": ms(seed), "largest": largest.name,
+            "largest_chars": len(largest.read_text()), "largest_ms": ms(largest.read_text())}
+
+
+async def fake_upstream(tokens: int) -> tuple[web.AppRunner, str]:
+    """A trivial streaming upstream for the concurrency/RSS measurement."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(tokens):
+            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                     "choices": [{"index": 0, "delta": {"content": f"t{i} "}}]}
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await asyncio.sleep(0.02)
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    app.router.add_post("/v1/tokenize", lambda r: web.json_response({"tokens": 10}))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def orchestrator_config(path: Path, upstream: str, model: str, concurrent: int) -> None:
+    path.write_text(f'max_concurrent = {concurrent}\n[[backends]]\nname = "b"\n'
+                    f'url = "{upstream}"\n[[routes]]\nname = "qwen"\nmodel = "{model}"\n'
+                    f'backends = ["b"]\nlanguages = ["python", "javascript", "typescript", '
+                    f'"rust", "c", "cpp"]\nn_ctx = 4096\n')
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--e2e-rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cerebrum-bench-"))
+    model_path = models.resolve(MODEL, models.default_cache_dir())
+    bport, oport, lport = free_port(), free_port(), free_port()
+    (work / "backend.toml").write_text(
+        f'[[models]]\nname = "{MODEL}"\npath = "{model_path}"\nn_ctx = 4096\n')
+    orchestrator_config(work / "orch.toml", f"http://127.0.0.1:{bport}", MODEL, 4)
+    procs = []
+    result: dict = {"date": time.strftime("%Y-%m-%d"), "model": MODEL}
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-m", "vps_appliance", "--config",
+                                       str(work / "backend.toml"), "--port", str(bport)],
+                                      cwd=ROOT, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen([sys.executable, "-m", "pi_appliance", "--config",
+                                       str(work / "orch.toml"), "--port", str(oport)],
+                                      cwd=ROOT, stderr=subprocess.DEVNULL))
+        direct, via = f"http://127.0.0.1:{bport}", f"http://127.0.0.1:{oport}"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
+            await wait_healthy(session, direct)
+            await wait_healthy(session, via)
+            result["rss_idle_mb"] = rss_mb(procs[1].pid)
+            body = {"model": MODEL, "max_tokens": 48, "temperature": 0,
+                    "messages": [{"role": "user", "content": "Write a haiku about the sea."}]}
+            await timed_stream(session, direct, body)  # load the model, cache the prompt
+            added, ratio = [], []
+            for _ in range(args.rounds):
+                d = await timed_stream(session, direct, body)
+                v = await timed_stream(session, via, body)
+                added.append((v["ttft"] - d["ttft"]) * 1000)
+                ratio.append(v["tok_s"] / d["tok_s"])
+            result["added_ttft_ms"] = {"p50": pct(added, 50), "p99": pct(added, 99)}
+            result["tok_s_ratio"] = {"min": min(ratio), "median": statistics.median(ratio),
+                                     "max": max(ratio)}
+            print("added TTFT ms", result["added_ttft_ms"], "tok/s ratio", result["tok_s_ratio"])
+
+            seed = (CORPUS / "seed_async_refactor.md").read_text()
+            raw, piped, reduction = [], [], None
+            for i in range(args.e2e_rounds):
+                for context, sink in (("raw", raw), ("auto", piped)):
+                    text = f"(session {time.time_ns()} {i})\n" + seed  # no KV reuse
+                    req = {"max_tokens": 8, "temperature": 0, "cerebrum": {"context": context},
+                           "messages": [{"role": "user", "content": text}]}
+                    sink.append((await timed_stream(session, via, req))["ttft"])
+                    print(f"e2e {context}: ttft {sink[-1] * 1000:.0f} ms", flush=True)
+            async with session.post(via + "/v1/context/preview", json={
+                    "messages": [{"role": "user", "content": seed}]}) as resp:
+                reduction = (await resp.json())["cerebrum"]["reduction"]
+            result["e2e_seed"] = {"raw_ttft_s": statistics.median(raw),
+                                  "pipeline_ttft_s": statistics.median(piped),
+                                  "ratio": statistics.median(piped) / statistics.median(raw),
+                                  "reduction": reduction}
+
+            runner, fake = await fake_upstream(50)
+            orchestrator_config(work / "load.toml", fake, "m", 64)
+            load = subprocess.Popen([sys.executable, "-m", "pi_appliance", "--config",
+                                     str(work / "load.toml"), "--port", str(lport)],
+                                    cwd=ROOT, stderr=subprocess.DEVNULL)
+            procs.append(load)
+            lurl = f"http://127.0.0.1:{lport}"
+            await wait_healthy(session, lurl)
+            peak = rss_mb(load.pid)
+            tasks = [asyncio.create_task(timed_stream(session, lurl, {
+                "messages": [{"role": "user", "content": f"client {i}"}]})) for i in range(50)]
+            while not all(t.done() for t in tasks):
+                peak = max(peak, rss_mb(load.pid))
+                await asyncio.sleep(0.05)
+            ok = sum(1 for t in tasks if t.exception() is None)
+            result["rss_50_clients_mb"] = peak
+            result["rss_50_clients_ok"] = ok
+            await runner.cleanup()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+    result["pipeline"] = pipeline_times(PipelineConfig())
+    try:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from pipeline import corpus_report  # the pipeline's own per-case report
+        result["corpus"] = corpus_report()
+    except ImportError:
+        result["corpus"] = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "orchestrator.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (args.out / "orchestrator.md").write_text(table)
+    print("\n" + table)
+    return 0
+
+
+def markdown(r: dict) -> str:
+    p, e = r["pipeline"], r["e2e_seed"]
+    lines = [f"Orchestrator, {r['date']}, same machine as above; model {r['model']}.", "",
+             "| measure | result | goal |", "|---|---|---|",
+             f"| added TTFT through the orchestrator, p50 / p99 | "
+             f"{r['added_ttft_ms']['p50']:.1f} / {r['added_ttft_ms']['p99']:.1f} ms "
+             f"| ≤ 3 / ≤ 10 ms |",
+             f"| tok/s through ÷ direct (min / median / max) | "
+             f"{r['tok_s_ratio']['min']:.3f} / {r['tok_s_ratio']['median']:.3f} / "
+             f"{r['tok_s_ratio']['max']:.3f} | ≥ 0.98 |",
+             f"| pipeline time, seed case ({p['seed_chars']} chars) | {p['seed_ms']:.2f} ms "
+             f"| ≤ 5 ms |",
+             f"| pipeline time, largest corpus prompt ({p['largest']}, {p['largest_chars']} "
+             f"chars) | {p['largest_ms']:.2f} ms | ≤ 5 ms |",
+             f"| seed case end-to-end TTFT, pipeline ÷ raw | {e['ratio']:.2f} "
+             f"({e['pipeline_ttft_s']:.2f} s vs {e['raw_ttft_s']:.2f} s; reduction "
+             f"{e['reduction']:.0%}) | ≤ 0.45 |",
+             f"| orchestrator RSS idle / under 50 concurrent streams | "
+             f"{r['rss_idle_mb']:.0f} / {r['rss_50_clients_mb']:.0f} MB "
+             f"({r['rss_50_clients_ok']}/50 ok) | ≤ 80 MB |"]
+    if r.get("corpus"):
+        lines += ["", "| corpus case | language | reduction | instruction kept | target recall |",
+                  "|---|---|---|---|---|"]
+        for c in r["corpus"]:
+            lines.append(f"| {c.get('case')} | {c.get('language')} | "
+                         f"{c.get('reduction', 0):.0%} | {c.get('instruction_kept')} | "
+                         f"{c.get('recall', 0):.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
