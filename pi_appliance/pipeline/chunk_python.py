@@ -105,9 +105,23 @@ def _maybe_split(span: Span, node: ast.stmt, lines: Lines, cfg: PipelineConfig) 
     size = sum(len(lines.raw[i]) + 1 for i in range(span.start, span.end + 1))
     if size <= cfg.max_chunk_chars:
         return [span]
-    cuts = [(n.lineno - 1, n.col_offset) for n in ast.walk(node)
-            if isinstance(n, ast.stmt) and n is not node]
+    cuts = [(n.lineno - 1, n.col_offset) for n in _statements(node)]
     return split_inside(span, cuts, lines.raw, cfg)
+
+
+def _statements(node: ast.AST) -> list[ast.stmt]:
+    """Statements nested in `node`, found through statement bodies only (ast.walk would
+    also visit every expression node, ten times as many)."""
+    out: list[ast.stmt] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            for child in getattr(current, name, None) or ():
+                if isinstance(child, ast.stmt):
+                    out.append(child)
+                stack.append(child)
+    return out
 
 
 def _assigned(nodes: Sequence[ast.stmt]) -> tuple[str, ...]:

@@ -11,19 +11,22 @@ import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
-_PY_STRING = (r"(?<![\w])(?i:[rbuf]{0,2})(?:\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)"
-              r"|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')")
+# Every alternative opens with a known character (#, /, quotes), so the regex engine skips
+# ahead with a character-set test instead of trying each alternative at each position.
+# A Python string prefix (f, rb, …) is left in place: it is not an identifier (see below).
+_PY_STRING = (r"\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)"
+              r"|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'")
 _C_STRING = r"\"(?:\\.|[^\"\\\n])*\""
 _C_CHAR = r"'(?:\\.|[^'\\\n])*'"
 _BLOCK_COMMENT = r"/\*[\s\S]*?(?:\*/|\Z)"
 _LINE_COMMENT = r"//[^\n]*"
-_DIRECTIVE = r"^[ \t]*\#(?:\\\n|[^\n])*"
+_DIRECTIVE = r"\#(?:\\\n|[^\n])*"  # outside strings and comments, C's `#` is a directive
+# A `/` right after an operator or opening bracket (one space allowed) starts a regex literal.
+_REGEX_LITERAL = (r"/(?:(?<=[(,=:\[!&|?{};>]/)|(?<=[(,=:\[!&|?{};>] /))(?![/*])"
+                  r"(?:\\.|\[(?:\\.|[^\]\\\n])*\]|[^/\\\n\[])+/[a-z]*")
 
 _JAVASCRIPT = (rf"(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
-               rf"|(?P<string>{_C_STRING}|{_C_CHAR}|`(?:\\.|[^`\\])*`"
-               # A `/` after an operator or opening bracket starts a regex literal.
-               r"|(?<=[(,=:\[!&|?{};>])[ \t]*/(?![/*])(?:\\.|\[(?:\\.|[^\]\\\n])*\]"
-               r"|[^/\\\n\[])+/[a-z]*)")
+               rf"|(?P<string>{_C_STRING}|{_C_CHAR}|`(?:\\.|[^`\\])*`|{_REGEX_LITERAL})")
 _MASKS = {
     "python": rf"(?P<comment>\#[^\n]*)|(?P<string>{_PY_STRING})",
     "c": (rf"(?P<directive>{_DIRECTIVE})|(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
@@ -41,7 +44,7 @@ _MASKS = {
 _PATTERNS = MappingProxyType({lang: re.compile(p, re.M) for lang, p in _MASKS.items()})
 del _MASKS
 
-IDENTIFIER = re.compile(r"\b[A-Za-z_]\w*\b(?![\"'])")
+IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?![\w\"'])")  # no leading \b: it defeats the fast scan
 
 KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset((
     "as", "async", "await", "break", "case", "catch", "char", "class", "const", "constexpr",
@@ -88,8 +91,7 @@ def _blank(match: re.Match[str]) -> str:
     if kind == "comment":
         return _spaces(text)
     if kind == "directive":
-        cut = text.index("#") + 1
-        return text[:cut] + _spaces(text[cut:])
+        return "#" + _spaces(text[1:])
     quote = min((i for i in (text.find('"'), text.find("'"), text.find("`"), text.find("/"))
                  if i >= 0), default=0)
     if len(text) - quote < 2:

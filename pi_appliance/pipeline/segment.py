@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*([^\n`]*)\n(.*?)(?:^[ \t]*\2[ \t]*$|\Z)",
-                    re.M | re.S)
+_OPEN_FENCE = re.compile(r"(`{3,}|~{3,})([^\n`]*)\n")
 
 # A line opening with one of these is code whatever follows (prose rarely starts so).
 _CODE_START = re.compile(r"""^(?:
@@ -46,20 +46,42 @@ def segment(text: str) -> list[Segment]:
     """Prose and code segments of `text`, in order; fenced blocks are code, the rest by cues."""
     out: list[Segment] = []
     pos = 0
-    line = 0
-    for m in _FENCE.finditer(text):
-        before = text[pos : m.start()]
-        out.extend(_split_unfenced(before, line, has_fences=True))
-        line += before.count("\n")
-        body = m.group(4)
-        if body.endswith("\n"):
-            body = body[:-1]
-        tag = m.group(3).strip().split()[0] if m.group(3).strip() else None
-        out.append(Segment("code", body, line + 1, tag, fenced=True))
-        line += m.group().count("\n")
-        pos = m.end()
-    out.extend(_split_unfenced(text[pos:], line, has_fences=pos > 0))
+    for start, end, body, info in fences(text):
+        out.extend(_split_unfenced(text[pos:start], text.count("\n", 0, pos),
+                                   has_fences=True))
+        tag = info.split()[0] if info.strip() else None
+        out.append(Segment("code", body, text.count("\n", 0, start) + 1, tag, fenced=True))
+        pos = end
+    out.extend(_split_unfenced(text[pos:], text.count("\n", 0, pos), has_fences=pos > 0))
     return [s for s in out if s.text.strip()]
+
+
+def fences(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """(start, end, body, info string) of each fenced block, an unclosed one running to the
+    end; found by plain string search, which is much faster than one regex for the block."""
+    pos = 0
+    while text.find("```", pos) >= 0 or text.find("~~~", pos) >= 0:
+        m = _OPEN_FENCE.search(text, pos)
+        if m is None:
+            return
+        start = text.rfind("\n", 0, m.start()) + 1
+        if text[start : m.start()].strip(" \t"):
+            pos = m.end()  # not at the start of a line: inline backticks, not a fence
+            continue
+        fence, body_start = m.group(1), m.end()
+        body_end = end = len(text)
+        close = text.find(fence, body_start)
+        while close >= 0:
+            line_start = text.rfind("\n", 0, close) + 1
+            line_end = text.find("\n", close)
+            line_end = len(text) if line_end < 0 else line_end
+            if not text[line_start:close].strip(" \t") and \
+                    not text[close:line_end].strip(" \t" + fence[0]):
+                body_end, end = max(body_start, line_start - 1), line_end
+                break
+            close = text.find(fence, close + len(fence))
+        yield start, end, text[body_start:body_end], m.group(2).strip()
+        pos = end
 
 
 def _split_unfenced(text: str, first_line: int, *, has_fences: bool) -> list[Segment]:
