@@ -12,6 +12,7 @@ def configure(level: str) -> None:
     """JSON logs at `level`; called once by the entry point, never by library code."""
     structlog.configure(
         processors=[
+            structlog.contextvars.merge_contextvars,  # request_id bound per request
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -68,8 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cerebrum-orchestrator: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    asyncio.run(serve(settings, sock))
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was there before: make that a clean exit rather than death by signal.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, sock))
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

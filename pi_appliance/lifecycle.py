@@ -74,6 +74,8 @@ class Lifecycle:
         ctx = RequestContext(given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex,
                              self._clock())
         scope["cerebrum.context"] = ctx
+        # Bound before the request's task is created, so every log line inside carries it.
+        structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
         counted = scope["path"] in SHEDDABLE and scope["method"] == "POST"
         if counted:
             self._load.in_flight += 1
@@ -132,9 +134,9 @@ class Lifecycle:
             self._activity.end()
             path = scope["path"] if scope["path"] in _KNOWN else "unmatched"
             self._metrics.requests.labels(path, str(status)).inc()
-            log.info("request", request_id=ctx.request_id, method=scope["method"], path=path,
-                     status=status, ms=round((self._clock() - ctx.started) * 1000, 1),
-                     **ctx.log)
+            log.info("request", method=scope["method"], path=path, status=status,
+                     ms=round((self._clock() - ctx.started) * 1000, 1), **ctx.log)
+            structlog.contextvars.unbind_contextvars("request_id")
 
 
 _KNOWN = frozenset({*SHEDDABLE, "/v1/context/preview", "/v1/models", "/health", "/stats",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import structlog
 
 from . import upstream
 from .breaker import Breaker, Clock
@@ -14,6 +15,7 @@ from .errors import Unavailable, UpstreamError
 from .metrics import BREAKER_VALUES, Metrics
 from .settings import Backend, Route, Settings
 
+log = structlog.get_logger("cerebrum.orchestrator")
 PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
 
 
@@ -56,6 +58,8 @@ class Proxy:
         else:
             breaker.release()
         self.publish(backend.name)
+        log.warning("upstream_failed", backend=backend.name, code=error.code,
+                    breaker=breaker.state.value)
 
     def succeeded(self, backend: Backend, breaker: Breaker) -> None:
         """Record a stream that ended well."""

@@ -135,7 +135,8 @@ class Completions:
         s, ctx = self.s, context(req.scope)
         creq, decision, prepared, payload = await self.planner.plan(req, self.kind)
         ctx.log.update(route=decision.route.name, model=decision.route.model,
-                       language=decision.language, context=prepared.mode)
+                       language=decision.language, route_reason=decision.reason,
+                       context=prepared.mode, sent_chars=len(prepared.prompt))
         assert s.proxy is not None
         opened = await s.proxy.open(decision.route, self.kind, payload, ctx.request_id)
         relay = Relay(s, decision, prepared, opened, ctx.started)

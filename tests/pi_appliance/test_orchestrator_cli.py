@@ -144,3 +144,33 @@ def test_serve_runs_both_services_and_sigterm_stops_everything(tmp_path, tiny_mo
     for port in (backend_port, orch_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing left listening
+
+
+def test_logs_carry_the_request_id_and_never_the_prompt(tmp_path):
+    port, marker = free_port(), "PROMPT-MARKER-5c1e"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pi_appliance", "--config",
+         str(orchestrator_config(tmp_path, free_port())), "--port", str(port)],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True, env={})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(url, proc)
+        req = urllib.request.Request(
+            url + "/v1/chat/completions", headers={"X-Request-ID": "rid-77"},
+            data=json.dumps({"messages": [{"role": "user", "content": marker}]}).encode())
+        try:
+            urllib.request.urlopen(req, timeout=60)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 502  # nothing listens on the backend port
+            assert exc.headers["X-Request-ID"] == "rid-77"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        stderr = proc.communicate()[1]
+    assert marker not in stderr
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    failed = next(e for e in events if e["event"] == "upstream_failed")
+    assert failed["request_id"] == "rid-77" and failed["breaker"] == "closed"
+    request = next(e for e in events if e["event"] == "request" and e["status"] == 502)
+    assert request["request_id"] == "rid-77" and request["route"] == "qwen"
