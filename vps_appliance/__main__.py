@@ -12,8 +12,6 @@ from cerebrum import logs
 from cerebrum.activation import host_of, inherited_socket
 from cerebrum.config import ConfigError, check_exposure
 
-from .app import make_app
-from .server import serve
 from .settings import load_settings
 
 
@@ -37,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
         check_exposure(host_of(sock) if sock is not None else settings.host, settings.api_keys)
     except ConfigError as exc:
         print(f"cerebrum-backend: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from .app import make_app  # imports llama-cpp-python
+        from .server import serve
+    except ImportError as exc:
+        print(f"cerebrum-backend: {exc.name} is missing: pip install 'cerebrum[backend]'",
+              file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
     app = make_app(settings)

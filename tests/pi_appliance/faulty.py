@@ -9,7 +9,7 @@ import json
 
 from aiohttp import web
 
-MODES = ("ok", "die_midstream", "slow_first", "error500", "busy503", "garbage", "hold",
+MODES = ("ok", "die_midstream", "stall_midstream", "slow_first", "error500", "busy503", "garbage", "hold",
          "reject400")
 
 
@@ -62,6 +62,8 @@ class Faulty:
             if self.mode == "garbage" and i == 2:
                 await resp.write(b"data: {this is not json\n\n")
                 return resp
+            if self.mode == "stall_midstream" and i == 2:
+                await asyncio.sleep(30)  # alive but silent
             if self.mode == "die_midstream" and i == 2:
                 request.transport.close()  # the upstream process dies mid-answer
                 return resp

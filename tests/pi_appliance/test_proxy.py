@@ -131,6 +131,17 @@ async def test_slow_first_token_times_out_instead_of_hanging(faulty, start_orche
     assert resp.status == 502 and error["code"] == "upstream_timeout"
 
 
+async def test_a_stall_mid_stream_times_out_into_an_error_event(faulty, start_orchestrator,
+                                                               http):
+    faulty.mode = "stall_midstream"
+    url = await start_orchestrator(orchestrator_settings(
+        ("f", faulty.url), timeouts=Timeouts(between_tokens=0.3)))
+    async with asyncio.timeout(20), http.post(url + CHAT, json=chat(stream=True)) as resp:
+        events = [e async for e in sse_events(resp)]
+    assert events[-1] == "[DONE]" and events[-2]["error"]["code"] == "upstream_timeout"
+    assert len(events) == 4  # two tokens, the error, [DONE]
+
+
 async def test_upstream_400_passes_through_and_is_not_a_failure(faulty, start_orchestrator,
                                                                  http):
     faulty.mode = "reject400"
