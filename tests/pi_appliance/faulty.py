@@ -9,8 +9,8 @@ import json
 
 from aiohttp import web
 
-MODES = ("ok", "die_midstream", "stall_midstream", "slow_first", "error500", "busy503", "garbage", "hold",
-         "reject400")
+MODES = ("ok", "die_midstream", "stall_midstream", "slow_first", "error500", "busy503",
+         "garbage", "hold", "reject400")
 
 
 class Faulty:
