@@ -60,7 +60,8 @@ def assemble(segments: Sequence[Segment], instruction: Instruction, chunks: Sequ
             rest = _without(seg.text, cut.get(i, []))
             if context and rest:
                 parts.append(rest)
-        elif i in by_block:
+        elif any(c.index in kept for c in by_block.get(i, ())):
+            # A block with nothing kept is left out whole: the instruction alone is the floor.
             code = render_block(seg.text, by_block[i], kept, duplicate_of, names)
             tag = seg.tag or (by_block[i][0].language or "")
             parts.append(f"```{tag}\n{code}\n```")

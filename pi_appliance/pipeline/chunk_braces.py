@@ -65,7 +65,8 @@ _PATTERNS = MappingProxyType({family: tuple((kind, re.compile(p, re.S)) for kind
 del _SOURCES
 _MEMBER_FUNCTION = MappingProxyType({
     "javascript": re.compile(r"(?:(?:static|async|get|set)\s+|\*\s*)*(?P<name>#?\w+)\s*"
-                             r"(?:<[^>]*>)?\s*\([^;]*$|(?P<name2>\w+)\s*=\s*(?:async\s+)?\("),
+                             r"(?:<[^>]*>)?\s*\(.*\)\s*(?::[^{;]*)?\{"
+                             r"|(?P<name2>\w+)\s*=\s*(?:async\s+)?(?:\([^)]*\)|\w+)\s*=>", re.S),
     "rust": re.compile(r"fn\s+(?P<name>\w+)[^;]*$"),
     "c": re.compile(_C_FUNCTION, re.S),
 })

@@ -151,8 +151,8 @@ def _indent_spans(lines: Lines, cfg: PipelineConfig) -> list[Span] | None:
     pending_decorator = False
     for i in code_lines:
         text = raw[i]
-        if len(text) - len(text.lstrip()) != base or lines.paren[i]:
-            continue
+        if len(text) - len(text.lstrip()) != base:
+            continue  # (bracket depth is no guide here: the snippet may not balance them)
         m = _ITEM.match(text.strip())
         if text.strip().startswith("@"):
             if not pending_decorator:

@@ -152,8 +152,9 @@ def rank(chunks: Sequence[Chunk], instruction: Instruction, named: Sequence[str]
 
 def _unit(chunk: Chunk, named: Sequence[str]) -> tuple[object, ...]:
     """What counts once toward top-k: a whole named container, a split function, a chunk."""
-    if chunk.parent and any(chunk.parent == n or chunk.parent.endswith("." + n) for n in named):
-        return ("container", chunk.block, chunk.parent)
+    container = chunk.name if chunk.role in ("header", "footer") else chunk.parent
+    if container and any(container == n or container.endswith("." + n) for n in named):
+        return ("container", chunk.block, container)
     if chunk.part:
         return ("parts", chunk.block, chunk.parent, chunk.name)
     return ("chunk", chunk.index)

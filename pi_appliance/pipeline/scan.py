@@ -46,23 +46,22 @@ del _MASKS
 
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?![\w\"'])")  # no leading \b: it defeats the fast scan
 
-KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset((
-    "as", "async", "await", "break", "case", "catch", "char", "class", "const", "constexpr",
+# Reserved words only: contextual ones (get, set, type, match, string…) are names too often.
+KEYWORDS = frozenset(keyword.kwlist) | frozenset((
+    "as", "async", "await", "break", "catch", "char", "class", "const", "constexpr",
     "continue", "crate", "default", "delete", "do", "double", "dyn", "else", "enum",
     "explicit", "export", "extends", "extern", "false", "final", "float", "fn", "for",
     "friend", "function", "goto", "if", "impl", "implements", "import", "in", "inline",
-    "instanceof", "int", "interface", "let", "long", "loop", "match", "mod", "move", "mut",
-    "namespace", "new", "noexcept", "null", "nullptr", "operator", "override", "private",
-    "protected", "pub", "public", "readonly", "ref", "return", "self", "Self", "short",
-    "signed", "sizeof", "static", "struct", "super", "switch", "template", "this", "throw",
-    "trait", "true", "try", "type", "typedef", "typename", "typeof", "union", "unsafe",
-    "unsigned", "use", "using", "var", "virtual", "void", "volatile", "where", "while", "with",
-    "yield", "bool", "auto", "register", "restrict", "undefined", "of", "get", "set",
-    "declare", "abstract", "any", "string", "number", "boolean", "unknown", "never", "i8",
-    "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize", "f32",
-    "f64", "str", "size_t", "include", "define", "ifdef", "ifndef", "endif", "pragma", "elif",
-    "None", "True", "False", "def", "del", "global", "nonlocal", "pass", "raise", "assert",
-    "lambda", "from", "is", "not", "and", "or", "except", "finally",
+    "instanceof", "int", "interface", "let", "long", "loop", "mod", "move", "mut", "namespace",
+    "new", "noexcept", "null", "nullptr", "operator", "override", "private", "protected",
+    "pub", "public", "readonly", "ref", "return", "self", "Self", "short", "signed", "sizeof",
+    "static", "struct", "super", "switch", "template", "this", "throw", "trait", "true", "try",
+    "typedef", "typename", "typeof", "union", "unsafe", "unsigned", "use", "using", "var",
+    "virtual", "void", "volatile", "where", "while", "with", "yield", "bool", "auto",
+    "register", "restrict", "undefined", "i8", "i16", "i32", "i64", "i128", "isize", "u8",
+    "u16", "u32", "u64", "u128", "usize", "f32", "f64", "elif", "None", "True", "False", "def",
+    "del", "global", "nonlocal", "pass", "raise", "assert", "lambda", "from", "is", "not",
+    "and", "or", "except", "finally",
 ))
 
 

@@ -1,0 +1,104 @@
+"""Instruction extraction: prose directives and TODO/FIXME comments, anywhere; names mentioned."""
+
+from __future__ import annotations
+
+import pytest
+
+from pi_appliance.pipeline.extract import extract, is_directive, mentions
+from pi_appliance.pipeline.segment import segment
+
+CODE = "```python\ndef fetch_user(uid):\n    return requests.get(uid)\n```"
+
+
+def test_instruction_at_the_top():
+    ins = extract(segment(f"Refactor fetch_user to async.\n\n{CODE}"))
+    assert ins is not None
+    assert ins.text == "Refactor fetch_user to async."
+    assert ins.mentions == ("fetch_user",)
+    assert ins.directives[0].source == "prose"
+
+
+def test_instruction_at_the_bottom_after_context():
+    ins = extract(segment(f"Here is our client.\n\n{CODE}\n\nPlease convert it to async/await."))
+    assert ins is not None and ins.text == "Please convert it to async/await."
+
+
+def test_instruction_inline_between_code_blocks():
+    text = f"{CODE}\n\nNow write tests for fetch_user, they must use pytest.\n\n{CODE}"
+    ins = extract(segment(text))
+    assert ins is not None
+    assert ins.text == "Now write tests for fetch_user, they must use pytest."
+    assert ins.directives[0].segment == 1
+
+
+def test_instruction_after_an_opening_phrase_and_in_bare_text():
+    text = ("In db.py, rename get_conn to acquire_connection\n"
+            "import sqlite3\ndef get_conn():\n    pass\n")
+    ins = extract(segment(text))
+    assert ins is not None and ins.text.startswith("In db.py, rename get_conn")
+    assert "get_conn" in ins.mentions
+
+
+@pytest.mark.parametrize("comment", [
+    "# TODO: add retries to fetch_user",
+    "// TODO add retries to fetch_user",
+    "/* FIXME: add retries to fetch_user */",
+    "# FIXME add retries to fetch_user",
+])
+def test_comment_directives_are_the_instruction_when_prose_has_none(comment):
+    text = f"Here is the code.\n\n```\nimport x\n{comment}\nx.run()\n```"
+    ins = extract(segment(text))
+    assert ins is not None
+    assert ins.text.endswith("add retries to fetch_user")
+    assert ins.text.startswith(("TODO", "FIXME"))
+    assert ins.comment_lines == ((1, 1),)
+    assert ins.mentions == ("fetch_user",)
+
+
+def test_a_todo_continued_on_the_next_comment_line_is_kept_whole():
+    code = ("def f():\n    # TODO: retry when the server answers 503\n"
+            "    #   or the connection drops.\n    pass\n")
+    ins = extract(segment(code))
+    assert ins is not None
+    assert ins.text == "TODO: retry when the server answers 503 or the connection drops."
+
+
+def test_prose_wins_over_an_unrelated_todo_unless_it_points_at_it():
+    code = "```python\ndef f():\n    # TODO(#12): drop after the migration\n    pass\n```"
+    ins = extract(segment(f"Explain f.\n\n{code}"))
+    assert ins is not None and ins.text == "Explain f."
+    ins = extract(segment(f"Do the TODO in f.\n\n{code}"))
+    assert ins is not None and "TODO: drop after the migration" in ins.text
+
+
+def test_no_instruction():
+    assert extract(segment(f"Here is my code:\n\n{CODE}")) is None
+    assert extract(segment("import os\nprint(os.getcwd())\n")) is None
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("Refactor this to async/await.", True),
+    ("rewrite the parser using a state machine", True),
+    ("Please add type hints.", True),
+    ("Can you explain what this does", True),
+    ("Why does this crash on empty input?", True),
+    ("It should use aiohttp instead of requests.", True),
+    ("Optimize it.", True),
+    ("- fix the bug in load_config", True),
+    ("Here is my code:", False),
+    ("Thanks!", False),
+    ("This is the legacy module we use for billing.", False),
+    ("Let's see.", False),
+])
+def test_directive_sentences(sentence, expected):
+    assert is_directive(sentence) is expected
+
+
+def test_mentions_code_like_names_only():
+    found = mentions("Rewrite `Client.get`, Matrix::multiply and parse_line() in app.py; "
+                     "keep loadDashboard as is, e.g. the JavaScript version")
+    assert found == ("Client.get", "Matrix.multiply", "parse_line", "loadDashboard")
+
+
+def test_a_qualified_mention_does_not_also_name_its_class():
+    assert mentions("Add types to OrderService.applyDiscount") == ("OrderService.applyDiscount",)
