@@ -125,13 +125,13 @@ def render_block(code: str, chunks: Sequence[Chunk], kept: Collection[int],
 def describe(omitted: Sequence[Chunk], duplicate_of: Mapping[int, int],
              names: Mapping[int, str | None]) -> str:
     """`8 similar functions omitted (like fetch_user): fetch_order, …; 1 class omitted: Cli`."""
-    containers = {c.name for c in omitted if c.role == "header"}
+    headers = {c.index for c in omitted if c.role == "header"}
     similar: dict[tuple[str, int], list[Chunk]] = {}
     other: dict[str, list[Chunk]] = {}
     parts: Counter[str] = Counter()
     lines = 0
     for c in omitted:
-        if c.role == "footer" or (c.parent in containers and c.role != "header"):
+        if c.role == "footer" or (c.role != "header" and headers.intersection(c.needs)):
             continue  # told as part of its container
         if c.index in duplicate_of:
             similar.setdefault((c.kind, duplicate_of[c.index]), []).append(c)

@@ -182,16 +182,20 @@ def select(scored: Sequence[Scored], named: Sequence[str], cfg: PipelineConfig,
         units.add(unit)
         if s.chunk.index in taken:
             continue
-        group = [s.chunk.index, *_needs(s.chunk, by_index, cfg)]
+        # Only the code the task is about (named, holding the TODO) brings its helpers too.
+        target = any(w.startswith(("defines", "member of", "holds")) for w in s.why)
+        group = [s.chunk.index, *_needs(s.chunk, by_index, cfg, helpers=target)]
         fresh = tuple(i for i in dict.fromkeys(group) if i not in taken)
         taken.update(fresh)
         picks.append(fresh)
     return picks
 
 
-def _needs(chunk: Chunk, by_index: Mapping[int, Chunk], cfg: PipelineConfig) -> list[int]:
-    """Structural needs (class header and footer, a function's first part), transitively,
-    and cheap definitions of names the chunk uses (imports, constants, small types)."""
+def _needs(chunk: Chunk, by_index: Mapping[int, Chunk], cfg: PipelineConfig, *,
+           helpers: bool = False) -> list[int]:
+    """Structural needs (class header and footer, a function's first part), transitively;
+    cheap definitions of names the chunk uses (imports, constants, small types, and the
+    types those use); with `helpers`, small functions it calls."""
     out: list[int] = []
     stack = list(chunk.needs)
     while stack:
@@ -199,11 +203,21 @@ def _needs(chunk: Chunk, by_index: Mapping[int, Chunk], cfg: PipelineConfig) -> 
         if i in by_index and i not in out and i != chunk.index:
             out.append(i)
             stack.extend(by_index[i].needs)
-    wanted = chunk.uses
-    for other in by_index.values():
-        if (other.index != chunk.index and other.block == chunk.block
-                and other.kind in _GLUE_DEPS and other.role == "whole"
-                and len(other.text) <= cfg.dependency_max_chars and other.defines & wanted):
+    # A method reads wrong without the type it belongs to (`struct Inventory` for its impl).
+    wanted = chunk.uses | {chunk.parent} if chunk.parent else chunk.uses
+    for _ in range(2):  # a type the chunk uses, and the types that one uses
+        found = [o for o in by_index.values()
+                 if o.index != chunk.index and o.index not in out and o.block == chunk.block
+                 and o.role == "whole" and o.defines & wanted and _cheap(o, helpers, cfg)]
+        for other in found:
             out.append(other.index)
-            out.extend(n for n in other.needs if n in by_index)
+            out.extend(n for n in other.needs if n in by_index and n not in out)
+        wanted = frozenset().union(*(o.uses for o in found if o.kind != "function"))
+        helpers = False
     return out
+
+
+def _cheap(chunk: Chunk, helpers: bool, cfg: PipelineConfig) -> bool:
+    if chunk.kind in _GLUE_DEPS:
+        return len(chunk.text) <= cfg.dependency_max_chars
+    return helpers and chunk.kind == "function" and len(chunk.text) <= cfg.dependency_max_chars // 2
