@@ -45,11 +45,10 @@ class Planner:
     def __init__(self, services: Services):
         self.s = services
 
-    async def plan(self, req: Request, kind: protocol.Kind
+    async def plan(self, req: Request, kind: protocol.Kind, body: dict[str, Any]
                    ) -> tuple[protocol.ClientRequest, routing.Decision, Prepared, dict[str, Any]]:
         """Parse, pick the route, reduce the context and build the upstream payload."""
         s = self.s
-        body = await read_json(req, s.settings.max_body_bytes)
         creq = protocol.parse(kind, body, s.settings.max_tokens_cap)
         language, why = detect_language(creq.content, creq.language)
         decision = routing.choose(s.settings, model=creq.model, language=language,
@@ -133,7 +132,8 @@ class Completions:
     async def on_post(self, req: Request, resp: Response) -> None:
         """Plan, open an upstream stream (failover), then relay it or collect it."""
         s, ctx = self.s, context(req.scope)
-        creq, decision, prepared, payload = await self.planner.plan(req, self.kind)
+        body = await read_json(req, s.settings.max_body_bytes)
+        creq, decision, prepared, payload = await self.planner.plan(req, self.kind, body)
         ctx.log.update(route=decision.route.name, model=decision.route.model,
                        language=decision.language, route_reason=decision.reason,
                        context=prepared.mode, sent_chars=len(prepared.prompt))
@@ -242,12 +242,16 @@ class Preview:
     """POST /v1/context/preview: the pipeline alone — what would be sent, and its stats."""
 
     def __init__(self, services: Services):
+        self.s = services
         self.planner = Planner(services)
 
     async def on_post(self, req: Request, resp: Response) -> None:
-        """Plan a chat request without calling a model."""
-        _, decision, prepared, payload = await self.planner.plan(req, "chat")
-        resp.media = {"model": decision.route.model, "messages": payload["messages"],
+        """Plan a chat (`messages`) or completion (`prompt`) request without a model call."""
+        body = await read_json(req, self.s.settings.max_body_bytes)
+        kind: protocol.Kind = "completion" if "prompt" in body and "messages" not in body \
+            else "chat"
+        _, decision, prepared, payload = await self.planner.plan(req, kind, body)
+        resp.media = {"model": decision.route.model, "messages": payload.get("messages"),
                       "prompt": prepared.prompt, "instruction": prepared.instruction,
                       "cerebrum": stats_of(decision, prepared, None, None, None)}
 

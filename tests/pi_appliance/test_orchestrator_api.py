@@ -51,7 +51,8 @@ BAD_INPUTS = [
     ("POST", CHAT, _chat(model="gpt-4"), 404, "model_not_found", "not routed here"),
     ("POST", CHAT, _chat(max_tokens=300, messages=[{"role": "user", "content": "x " * 9000}]),
      413, "payload_too_large", "over the limit of 4096 bytes"),
-    ("POST", "/v1/context/preview", {"prompt": "x"}, 400, "invalid_request", "'messages'"),
+    ("POST", "/v1/context/preview", {"prompt": 5}, 400, "invalid_request", "'prompt'"),
+    ("POST", "/v1/context/preview", {"messages": "x"}, 400, "invalid_request", "'messages'"),
     ("POST", "/v1/embeddings", {}, 404, "not_found", "no such endpoint"),
     ("GET", CHAT, None, 405, "method_not_allowed", "Method Not Allowed"),
 ]
