@@ -1,1 +1,1 @@
-"""Cerebrum terminal REPL (built in a later issue)."""
+"""Cerebrum's terminal REPL: a streaming, raw-terminal client of the orchestrator."""

@@ -1,0 +1,37 @@
+"""`cerebrum` / `python -m repl`: the terminal client of the orchestrator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import commands
+from .app import interactive
+from .pipe import main_pipe
+
+DEFAULT_URL = "http://127.0.0.1:7000"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments; a REPL on a terminal, pipe mode otherwise."""
+    parser = argparse.ArgumentParser(
+        prog="cerebrum", description="Streaming REPL for the Cerebrum orchestrator. "
+        "Piped: stdin is the code, -m the instruction, the answer goes to stdout.")
+    parser.add_argument("--url", default=os.environ.get("CEREBRUM_URL") or DEFAULT_URL,
+                        help=f"orchestrator URL (env CEREBRUM_URL; default {DEFAULT_URL})")
+    parser.add_argument("-m", "--message", help="the instruction (pipe mode)")
+    parser.add_argument("--model", default="auto", help="a model or route name, or auto")
+    parser.add_argument("--lang", default="auto", choices=(*commands.LANGUAGES, "auto"))
+    parser.add_argument("--raw", action="store_true", help="skip the context pipeline")
+    args = parser.parse_args(argv)
+    url = args.url.rstrip("/")
+    api_key = os.environ.get("CEREBRUM_API_KEY") or None
+    if sys.stdin.isatty() and sys.stdout.isatty() and args.message is None:
+        return interactive(url, api_key)
+    opts = commands.Options(model=args.model, language=args.lang, raw=args.raw)
+    return main_pipe(url, api_key, args.message, opts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

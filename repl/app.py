@@ -1,0 +1,230 @@
+"""The interactive REPL: read a line, run a command or stream an answer, repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from . import client, commands, display, editor, history
+from .editor import Action, Editor
+from .errors import ReplError
+from .terminal import PASTE_OFF, PASTE_ON, Keys, Paste, raw
+
+CLEAR = "\x1b[H\x1b[2J"
+
+
+class Repl:
+    """One terminal session against one orchestrator."""
+
+    def __init__(self, url: str, *, api_key: str | None, fd: int, out: TextIO,
+                 style: display.Style, history_path: Path):
+        self.url, self.api_key, self.fd, self.out, self.style = url, api_key, fd, out, style
+        self.history_path = history_path
+        self.history = history.load(history_path)
+        self.opts = commands.Options()
+        self.pending: list[str] = []
+        self.last_prompt: str | None = None
+        self.last_stats: dict | None = None
+        self.keys = Keys(fd)
+
+    def write(self, text: str) -> None:
+        """Write and flush (newlines become CR LF: the terminal's output processing is on)."""
+        self.out.write(text)
+        self.out.flush()
+
+    def say(self, text: str) -> None:
+        """A message on lines of its own."""
+        self.write(text + "\n")
+
+    def prompt(self) -> tuple[str, int]:
+        """The prompt (styled) and its width; it tells how Enter behaves."""
+        if self.pending:
+            plain = "... "
+        elif self.opts.multiline:
+            plain = "cerebrum [multi: blank line sends]> "
+        else:
+            plain = "cerebrum> "
+        return self.style.bold(plain), display.width(plain)
+
+    def run(self) -> int:
+        """The loop, until :quit or Ctrl-D; 0."""
+        self.say(self.style.dim(f"cerebrum → {self.url} · :help for commands · Ctrl-D exits"))
+        self.write(PASTE_ON)
+        try:
+            while True:
+                with raw(self.fd):
+                    entry = self.read_input()
+                if entry is None:
+                    return 0
+                try:
+                    if not self.handle(entry):
+                        return 0
+                except KeyboardInterrupt:
+                    self.say("^C")
+                except ReplError as exc:
+                    self.say(self.style.error(f"error: {exc}"))
+                except Exception as exc:  # never a traceback at the prompt
+                    self.say(self.style.error(f"internal error: {type(exc).__name__}: {exc}"))
+        except EOFError:
+            return 0
+        finally:
+            self.write(PASTE_OFF)
+
+    def read_input(self) -> str | None:
+        """One whole input (a line, the multiline block, or a paste); None at Ctrl-D."""
+        ed, row = Editor.new(self.history), 0
+        cols = shutil.get_terminal_size((80, 24)).columns
+
+        def draw(cursor: int | None = None) -> int:
+            prompt, pwidth = self.prompt()
+            out, new_row = display.render(prompt, pwidth, ed.text,
+                                          ed.cursor if cursor is None else cursor, cols, row)
+            self.write(out)
+            return new_row
+
+        row = draw()
+        while True:
+            key = self.keys.read()
+            if isinstance(key, Paste):
+                draw(len(ed.text))
+                self.write("\r\x1b[J" + self.prompt()[0] + ed.text + key.text + "\n")
+                self.pending.append(ed.text + key.text)
+                ed, row = Editor.new(self.history), 0
+                row = draw()
+                continue
+            ed, action = editor.feed(ed, key)
+            if action in (Action.SUBMIT, Action.EOF):
+                draw(len(ed.text))
+                self.write("\n")
+                row = 0
+                entry = self.finish(ed.text, eof=action is Action.EOF)
+                if entry is not None:
+                    return entry or None
+                ed = Editor.new(self.history)
+            elif action is Action.INTERRUPT:
+                draw(len(ed.text))
+                self.write("^C\n")
+                self.pending.clear()
+                row = 0
+            elif action is Action.CLEAR_SCREEN:
+                self.write(CLEAR)
+                row = 0
+            elif action is Action.COMPLETE:
+                text, candidates = commands.complete(ed.text)
+                ed = editor.set_text(ed, text)
+                if candidates:
+                    draw(len(ed.text))
+                    self.write("\n" + "  ".join(candidates) + "\n")
+                    row = 0
+            row = draw()
+
+    def finish(self, text: str, *, eof: bool) -> str | None:
+        """After Enter or Ctrl-D: the input to handle, "" to exit, None to keep reading."""
+        if eof:
+            if not self.pending:
+                return ""
+            block, self.pending = "\n".join(self.pending), []
+            return block
+        if not self.pending:
+            if commands.is_command(text) or not self.opts.multiline:
+                return text if text.strip() else None
+            if text:
+                self.pending.append(text)
+            return None
+        if text:
+            self.pending.append(text)
+            if self.opts.multiline:
+                return None
+        block, self.pending = "\n".join(self.pending).strip("\n"), []
+        return block or None
+
+    def handle(self, entry: str) -> bool:
+        """Run a command or ask; False to exit."""
+        if commands.is_command(entry):
+            return self.command(entry)
+        self.history = history.append(self.history, entry)
+        try:
+            history.save(self.history_path, self.history)
+        except OSError as exc:
+            self.say(self.style.error(f"history not saved: {type(exc).__name__}"))
+        self.last_prompt = entry
+        self.ask(entry)
+        return True
+
+    def command(self, line: str) -> bool:
+        """A `:` command; False for :quit."""
+        outcome = commands.run(line, self.opts)
+        self.opts = outcome.options
+        if outcome.message:
+            self.say(outcome.message)
+        if outcome.action == "quit":
+            return False
+        if outcome.action == "help":
+            self.say(commands.help_text())
+        elif outcome.action == "clear":
+            self.write(CLEAR)
+            self.last_prompt, self.last_stats = None, None
+        elif outcome.action == "stats":
+            self.say(display.stats_text(self.last_stats) if self.last_stats
+                     else "no stats yet: ask something first")
+        elif outcome.action == "context":
+            prompt = "\n".join(self.pending) if self.pending else self.last_prompt
+            if prompt is None:
+                self.say("nothing to preview yet: ask something first")
+            else:
+                body = commands.request_body(prompt, self.opts, stream=False)
+                found = asyncio.run(client.preview(self.url, body, self.api_key))
+                self.say(display.preview_text(found, self.style))
+        return True
+
+    def ask(self, prompt: str) -> None:
+        """Stream the answer as it arrives; Ctrl-C cancels it."""
+        answer = client.Answer()
+        body = commands.request_body(prompt, self.opts)
+        with raw(self.fd, signals=True):
+            try:
+                done = asyncio.run(self._stream(body, answer))
+            finally:
+                if answer.text and not answer.text.endswith("\n"):
+                    self.write("\n")
+        if not done:
+            self.say(self.style.dim("[cancelled]"))
+            return
+        self.last_stats = answer.stats
+        elapsed = time.monotonic() - answer.started
+        ttft = None if answer.first_token is None else \
+            (answer.first_token - answer.started) * 1000
+        rate = answer.tokens / elapsed if elapsed > 0 else None
+        self.say(self.style.dim(display.status_line(answer.stats, answer.tokens, ttft, rate)))
+
+    async def _stream(self, body: dict, answer: client.Answer) -> bool:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            await client.stream_chat(self.url, body, self.write, answer, self.api_key)
+        except asyncio.CancelledError:
+            task.uncancel()
+            return False
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        return True
+
+
+def colour_wanted(out: TextIO) -> bool:
+    """Colours only on a terminal, and never with NO_COLOR set."""
+    return out.isatty() and "NO_COLOR" not in os.environ
+
+
+def interactive(url: str, api_key: str | None) -> int:
+    """Run the REPL on this terminal."""
+    repl = Repl(url, api_key=api_key, fd=sys.stdin.fileno(), out=sys.stdout,
+                style=display.Style(colour_wanted(sys.stdout)),
+                history_path=history.default_path())
+    return repl.run()
