@@ -26,8 +26,10 @@ _PREFIX = re.compile(r"^(?:\s*(?:\#!?\[[^\]]*\]|@[\w.]+(?:\([^)]*\))?|export\b|d
                      r"|constexpr\b|(?:public|private|protected)\s*:|(?:public|private|protected)"
                      r"\b|readonly\b|abstract\b|override\b|friend\b|template\s*<[^{;]*?>)\s*)+")
 # A C/C++ function: any return type, then the (maybe qualified) name, parameters and `{`.
-_C_FUNCTION = (r"(?:[^(=;{]*?[\s*&>])?(?P<name>(?:\w+::)*~?\w+|operator\s*[^\s(]+)\s*\([^;{]*\)"
-               r"\s*(?:const|noexcept|override|final|volatile|&|->\s*[^{;]+|\s|:[^{;]*)*\{")
+# After the parameters anything but `;` may come before the `{` (const, noexcept, `-> T`, an
+# initializer list): one character class, as nested alternatives backtrack exponentially.
+_C_FUNCTION = (r"(?:[^(=;{]*?[\s*&>])?(?P<name>(?:\w+::)*~?\w+|operator\s*[^\s(]+)\s*"
+               r"\([^;{]*\)[^;{]*\{")
 _SOURCES = {
     "rust": (
         ("impl", r"impl\b(?:\s*<[^{]*?>)?\s+(?:[\w:<>,' ]+?\s+for\s+)?(?P<name>[\w:]+)"),
@@ -70,6 +72,7 @@ _MEMBER_FUNCTION = MappingProxyType({
     "rust": re.compile(r"fn\s+(?P<name>\w+)[^;]*$"),
     "c": re.compile(_C_FUNCTION, re.S),
 })
+_HEADER_CHARS = 400
 _NOT_NAMES = frozenset({"if", "for", "while", "switch", "catch", "return", "sizeof", "with"})
 _CONTINUES = re.compile(r"(?:[,(\[{=+\-*/%&|?:.<>!]|=>|&&|\|\|)\s*$")
 _JS_STATEMENT = re.compile(r"\s*(?:import|export|const|let|var|function|async|class|interface|"
@@ -147,11 +150,14 @@ def _next_starts_item(lines: Lines, i: int, hi: int) -> bool:
 
 
 def _header(lines: Lines, start: int, end: int, base: int) -> tuple[str, int]:
-    """The item's masked text up to its first `{` at this level, and that line."""
+    """The item's masked text up to its first `{` at this level (at most _HEADER_CHARS: a
+    real signature is shorter, and it bounds the regexes' work), and that line."""
     for k in range(start, end + 1):
         if (lines.depth[k + 1] if k + 1 < len(lines.depth) else lines.end_depth) > base:
-            return " ".join(m.strip() for m in lines.masked[start : k + 1]), k
-    return " ".join(m.strip() for m in lines.masked[start : end + 1]), end
+            break
+    else:
+        k = end
+    return " ".join(m.strip() for m in lines.masked[start : k + 1])[:_HEADER_CHARS], k
 
 
 def _classify(header: str, raw_first: str, language: str, member: bool) -> tuple[str, str | None]:

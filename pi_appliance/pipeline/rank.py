@@ -164,14 +164,15 @@ def select(scored: Sequence[Scored], named: Sequence[str], cfg: PipelineConfig,
            top_k: int | None = None) -> list[tuple[int, ...]]:
     """Picks, best first: each a chunk index followed by the indices it needs and that no
     earlier pick brought. Candidates are code bodies and named chunks; if nothing scored,
-    the largest bodies stand in."""
+    the largest bodies (or, without any, the largest chunks) stand in."""
     k = top_k or cfg.top_k
     by_index: Mapping[int, Chunk] = {s.chunk.index: s.chunk for s in scored}
     candidates = [s for s in scored if s.score > 0 and (
         (s.chunk.kind in BODY_KINDS and s.chunk.role in ("whole", "part")) or s.why)]
     if not candidates:
         bodies = [s for s in scored if s.chunk.kind in BODY_KINDS and s.chunk.role == "whole"]
-        candidates = sorted(bodies, key=lambda s: -len(s.chunk.text))
+        rest = [s for s in scored if s.chunk.role in ("whole", "part")]
+        candidates = sorted(bodies or rest, key=lambda s: -len(s.chunk.text))
     picks: list[tuple[int, ...]] = []
     units: set[tuple[object, ...]] = set()
     taken: set[int] = set()

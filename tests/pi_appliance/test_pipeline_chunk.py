@@ -197,3 +197,25 @@ def test_chunks_never_cut_a_line(path):
             assert c.text == "\n".join(lines[c.start - 1 : c.end])  # whole lines, in place
             covered |= set(range(c.start, c.end + 1))
         assert covered >= {n + 1 for n, line in enumerate(lines) if line.strip()}
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in CORPUS.iterdir() if p.suffix != ".toml"))
+def test_fragments_in_any_language_chunk_whole_lines_and_quickly(path):
+    """Pasted fragments: cut anywhere, read as any language (a wrong guess must not hang)."""
+    import random
+    import time
+
+    from pi_appliance.pipeline.language import LANGUAGES
+
+    text = (CORPUS / path).read_text()
+    rnd = random.Random(path)
+    for _ in range(4):
+        start = rnd.randrange(len(text))
+        piece = text[start : rnd.randrange(start, len(text) + 1)]
+        lines = piece.split("\n")
+        for language in (*LANGUAGES, None):
+            began = time.perf_counter()
+            chunks = chunk(piece, language, PipelineConfig(chunk_threshold=0))
+            assert time.perf_counter() - began < 2.0  # a hang guard, not a benchmark
+            for c in chunks:
+                assert c.text == "\n".join(lines[c.start - 1 : c.end])

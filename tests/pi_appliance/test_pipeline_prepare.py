@@ -123,3 +123,9 @@ def test_prepared_is_frozen():
 def test_config_is_validated_with_the_key_named(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
         PipelineConfig(**kwargs)
+
+
+def test_code_without_a_splittable_body_is_sent_raw_not_dropped():
+    text = "Fix the list.\n```python\nx = [" + "1, " * 2000 + "]\n```"
+    out = prepare(text, CFG)
+    assert out.mode == "raw" and out.prompt == text
