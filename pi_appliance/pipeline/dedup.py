@@ -47,11 +47,9 @@ def fingerprint(toks: Sequence[str], canonicalize: bool) -> int:
     """Hash of the token stream; with `canonicalize`, names become their order of first use."""
     if not canonicalize:
         return hash(tuple(toks))
-    seen: dict[str, int] = {}
-    for t in toks:
-        if t not in seen and t[0] in _NAME_START and t not in KEYWORDS:
-            seen[t] = len(seen)
-    return hash(tuple(seen.get(t, t) for t in toks))
+    names = dict.fromkeys([t for t in toks if t[0] in _NAME_START and t not in KEYWORDS])
+    order = {name: i for i, name in enumerate(names)}
+    return hash(tuple([order.get(t, t) for t in toks]))
 
 
 def shingles(toks: Sequence[str], shared: Collection[str]) -> frozenset[tuple[str, str, str]]:
@@ -115,7 +113,10 @@ def _near(toks: list[str],
         if rep_shingles is None:
             rep_shingles = shingles(streams[rep.index], shared)
             reps[i] = (rep, size, rep_shingles)
-        union = len(mine | rep_shingles)
-        if union and len(mine & rep_shingles) / union >= cfg.near_duplicate:
+        small, large = sorted((len(mine), len(rep_shingles)))
+        if not large or small < cfg.near_duplicate * large:
+            continue  # even full overlap would not reach the threshold
+        common = len(mine & rep_shingles)
+        if common / (small + large - common) >= cfg.near_duplicate:
             return rep.index
     return None

@@ -19,7 +19,8 @@ DEFINES, MEMBER_OF_NAMED, HOLDS_TODO, USES = 10.0, 8.0, 10.0, 3.0
 _GLUE_DEPS = frozenset({"imports", "declarations", "macro", "field", "statements", "struct",
                         "enum", "interface"})
 _WORD = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]")
-_COMPOUND = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:_[A-Za-z0-9]|[a-z][A-Z])[A-Za-z0-9_]*")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_COMPOUND = re.compile(r"[A-Za-z0-9]_+[A-Za-z0-9]|[a-z][A-Z]")  # snake_case or camelCase
 _STOP = frozenset((
     "a", "an", "the", "this", "that", "these", "those", "it", "its", "of", "to", "in", "on",
     "for", "with", "and", "or", "but", "not", "no", "is", "are", "be", "was", "were", "been",
@@ -59,11 +60,23 @@ class Scored:
     why: tuple[str, ...]
 
 
+def term_counts(text: str) -> Counter[str]:
+    """BM25 terms with their counts: words and identifier parts (snake_case and camelCase
+    split), lowered, plus compound identifiers whole. Each distinct word is split once."""
+    counts: Counter[str] = Counter()
+    for word, n in Counter(_IDENT.findall(text)).items():
+        for part in _WORD.findall(word):
+            counts[part.lower()] += n
+        if _COMPOUND.search(word):
+            counts[word.lower()] += n
+    for term in [t for t in counts if len(t) < 2 or t in _STOP]:
+        del counts[term]
+    return counts
+
+
 def terms(text: str) -> list[str]:
-    """BM25 terms: words and identifier parts (snake_case, camelCase split), lowered."""
-    parts = [w.lower() for w in _WORD.findall(text)]
-    whole = [w.lower() for w in _COMPOUND.findall(text)]
-    return [t for t in parts + whole if len(t) > 1 and t not in _STOP]
+    """The distinct BM25 terms of `text`, in order of first appearance."""
+    return list(term_counts(text))
 
 
 def query_terms(instruction: Instruction, named: Sequence[str]) -> list[str]:
@@ -119,7 +132,7 @@ def rank(chunks: Sequence[Chunk], instruction: Instruction, named: Sequence[str]
          cfg: PipelineConfig) -> list[Scored]:
     """Chunks by relevance, best first; ties keep the original order."""
     query = query_terms(instruction, named)
-    docs = [Counter(terms(c.text)) for c in chunks]
+    docs = [term_counts(c.text) for c in chunks]
     n = len(docs)
     avgdl = sum(sum(d.values()) for d in docs) / n if n else 0.0
     df = Counter(t for d in docs for t in query if t in d)

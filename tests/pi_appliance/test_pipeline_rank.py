@@ -7,7 +7,7 @@ import textwrap
 from pi_appliance.pipeline.chunk import Chunk, chunk
 from pi_appliance.pipeline.config import PipelineConfig
 from pi_appliance.pipeline.extract import extract
-from pi_appliance.pipeline.rank import rank, resolve_named, select, terms
+from pi_appliance.pipeline.rank import rank, resolve_named, select, term_counts, terms
 from pi_appliance.pipeline.segment import segment
 
 CFG = PipelineConfig(chunk_threshold=10)
@@ -53,7 +53,9 @@ def ranked(instruction: str, code: str = CODE) -> tuple[list[Chunk], list[str], 
 
 def test_terms_split_identifiers_and_drop_stopwords():
     assert terms("Convert loadInvoice and save_invoice to the HTTPClient") == [
-        "load", "invoice", "save", "invoice", "http", "client", "loadinvoice", "save_invoice"]
+        "load", "invoice", "loadinvoice", "save", "save_invoice", "http", "client"]
+    assert term_counts("save_invoice(invoice); invoice = loadInvoice()") == {
+        "save": 1, "invoice": 4, "save_invoice": 1, "load": 1, "loadinvoice": 1}
 
 
 def test_a_named_chunk_ranks_first_then_its_users():
