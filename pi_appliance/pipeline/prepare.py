@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .assemble import Assembled, assemble
@@ -51,7 +51,7 @@ class Prepared:
 
     def stats_dict(self) -> dict[str, Any]:
         """The stats as a JSON-friendly dict (no prompt text: safe to log)."""
-        out = {k: v for k, v in asdict(self).items() if k in _STATS}
+        out: dict[str, Any] = {k: getattr(self, k) for k in _STATS}
         out.update(mode=self.mode, reason=self.reason, language=self.language,
                    language_reason=self.language_reason, named=list(self.named),
                    kept=list(self.kept))
@@ -89,6 +89,9 @@ def prepare(text: str, cfg: PipelineConfig, *, language: str | None = None,
     named = resolve_named(instruction, chunks)
     deduped = dedup(chunks, cfg, protect=protected(chunks, instruction, named))
     picks = select(rank(deduped.chunks, instruction, named, cfg), named, cfg)
+    if not picks:
+        return base.raw("no code worth keeping found", instruction, "the raw prompt",
+                        named=named)
 
     def render(kept: tuple[int, ...], context: bool) -> str:
         done = assemble(segments, instruction, chunks, set(kept), deduped.duplicate_of,

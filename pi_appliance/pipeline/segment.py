@@ -9,22 +9,27 @@ from typing import Literal
 
 _OPEN_FENCE = re.compile(r"(`{3,}|~{3,})([^\n`]*)\n")
 
-# A line opening with one of these is code whatever follows (prose rarely starts so).
+# A line opening with one of these is code whatever follows: prose never starts so.
 _CODE_START = re.compile(r"""^(?:
-    (?:async\s+)?def\s+\w+\s*\( | class\s+\w+\s*[:(<{] | class\s+\w+\s*$ | from\s+[\w.]+\s+import\b
-    | import\s+[\w.{*"']+ | (?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+\w+
-    | (?:pub\s+)?(?:struct|enum|trait|mod|union)\s+\w+\s*[{;<(]? | impl\b | use\s+[\w:]+.*;
-    | let\s+(?:mut\s+)?\w+\s*[:=] | (?:const|var|let)\s+[\w{\[]+.*[=;]
-    | (?:export\s+)?(?:async\s+)?function\b
-    | export\s+(?:default|const|class|interface|type|function|\{) | (?:export\s+)?interface\s+\w+
-    | type\s+\w+\s*= | \#\s*(?:include|define|if|ifn?def|endif|else|pragma|undef)\b | \#!?\[
-    | template\s*< | namespace\s+\w* | typedef\b | @\w+ | //| /\* | \*/ | [{}()\[\]] | \#
-    | return\b.*[;)]$ | return$ | (?:if|for|while|switch|elif|with|except)\b.*[:{)]$
-    | (?:else|try|finally|do)\b\s*[:{]? $ | (?:pass|break|continue|None)$ | print\(
-    | console\.\w+\( | (?:static|extern|inline|virtual|unsigned|const|volatile)\s
+    (?:async\s+)?def\s+\w+\s*\( | class\s+\w+\s*[:(<{] | from\s+[\w.]+\s+import\b
+    | import\s+[\w.{*"']+\s*(?:;|$|from\b|as\b|,)
+    | (?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+\w+\s*[<(]
+    | (?:pub\s+)?(?:struct|enum|trait|mod|union)\s+\w+\s*[{;<(] | impl\s*[<\w] | use\s+[\w:]+.*;
+    | let\s+(?:mut\s+)?\w+\s*[:=] | (?:const|var|let)\s+[\w{\[]+\s*[:=]
+    | (?:export\s+)?(?:async\s+)?function\s*\w*\s*\(
+    | export\s+(?:default|const|class|interface|type|function|\{)
+    | (?:export\s+)?interface\s+\w+\s*[{<] | type\s+\w+\s*= | template\s*< | namespace\s+\w*\s*\{
+    | \#\s*(?:include|define|if|ifn?def|endif|else|pragma|undef)\b | \#!?\[ | typedef\s
+    | //| /\* | \*/ | [{}] | [rRbBuUfF]{0,2}(?:\"\"\"|\'\'\') | (?:public|private|protected):
+)""", re.X)
+# Weaker: code unless the line otherwise reads as a sentence ("if you can, explain why:").
+_CODE_LIKE = re.compile(r"""^(?:
+    @\w+ | [()\[\]] | \# | return\b.*[;)]$ | return$
+    | (?:if|for|while|switch|elif|with|except)\b.*[:{)]$
+    | (?:else|try|finally|do)\b\s*[:{]?$ | (?:pass|break|continue|None)$ | print\( | console\.\w+\(
+    | (?:static|extern|inline|virtual|unsigned|const|volatile)\s | class\s+\w+\s*$
     | (?:void|int|char|float|double|bool|auto|long|short|size_t|[A-Z]\w*(?:<.*>)?)
       \s*\**\s*\w+\s*\(.*[){,]$
-    | (?:public|private|protected):
 )""", re.X)
 _CODE_END = re.compile(r"(?:[;{}\[(,]|\)\s*(?:->.*)?:?|=>|\\)$")
 _CODE_INNER = re.compile(r"^\w[\w.\[\]]*\s*(?:[-+*/%|&^]|<<|>>|//)?=[^=]|==|!=|->|::|\+\+|&&|\|\|")
@@ -154,7 +159,9 @@ def is_code_line(line: str) -> bool:
     if line[:1] in (" ", "\t") and not re.match(r"\s+(?:[-*+]|\d+[.)])\s", line):
         return True  # indented (and not a markdown list item)
     s = line.strip()
-    if _CODE_START.match(s) or _CODE_END.search(s) or _CODE_INNER.search(s):
+    if _CODE_START.match(s):
+        return True
+    if _CODE_LIKE.match(s) or _CODE_END.search(s) or _CODE_INNER.search(s):
         return not _reads_as_sentence(s)
     return len(_WORD.findall(s)) < 2 and not s.endswith((".", "?", "!"))
 
