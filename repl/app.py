@@ -94,7 +94,7 @@ class Repl:
             if isinstance(key, Paste):
                 draw(len(ed.text))
                 self.write("\r\x1b[J" + self.prompt()[0] + ed.text + key.text + "\n")
-                self.pending.append(ed.text + key.text)
+                self.pending.append((ed.text + key.text).rstrip("\n"))
                 ed, row = Editor.new(self.history), 0
                 row = draw()
                 continue

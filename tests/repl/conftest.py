@@ -1,0 +1,127 @@
+"""REPL fixtures: real backend + orchestrator subprocesses, and the REPL in a real pty."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+ROOT = Path(__file__).parents[2]
+Spawn = Callable[..., pexpect.spawn]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, f"{url} exited"
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} did not come up")
+
+
+def supervise(tmp: Path, model: Path, max_tokens: int = 8) -> Iterator[tuple[str, str]]:
+    """Run `python -m cerebrum.supervise` with one model; yield the two base URLs."""
+    bport, oport = free_port(), free_port()
+    (tmp / "backend.toml").write_text(
+        f'[[models]]\nname = "tiny"\npath = "{model}"\nn_ctx = 4096\nn_threads = 2\n'
+        f"[models.sampling]\ntemperature = 0.0\nmax_tokens = {max_tokens}\n")
+    (tmp / "orchestrator.toml").write_text(f"""
+default_max_tokens = {max_tokens}
+[[backends]]
+name = "local"
+url = "http://127.0.0.1:{bport}"
+[[routes]]
+name = "qwen"
+model = "tiny"
+backends = ["local"]
+languages = ["python", "javascript", "typescript", "rust", "c", "cpp"]
+n_ctx = 4096
+""")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cerebrum.supervise", "--backend-config",
+         str(tmp / "backend.toml"), "--orchestrator-config", str(tmp / "orchestrator.toml"),
+         "--backend-port", str(bport), "--orchestrator-port", str(oport)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for port in (bport, oport):
+            wait_healthy(f"http://127.0.0.1:{port}/health", proc)
+        yield f"http://127.0.0.1:{oport}", f"http://127.0.0.1:{bport}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def services(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[str, str]]:
+    """A real backend (tiny model, 8 tokens) and orchestrator: (orchestrator, backend) URLs."""
+    yield from supervise(tmp_path_factory.mktemp("svc"), tiny_model)
+
+
+@pytest.fixture(scope="module")
+def slow_services(smollm2: Path, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[tuple[str, str]]:
+    """The same with SmolLM2 and 3000 tokens an answer: long enough to cancel."""
+    yield from supervise(tmp_path_factory.mktemp("slow"), smollm2, max_tokens=3000)
+
+
+@pytest.fixture(scope="module")
+def fake_orchestrator() -> Iterator[str]:
+    """tests/repl/fake_orchestrator.py as a process: the prompt picks the fault."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name(
+        "fake_orchestrator.py")), str(port)], cwd=ROOT)
+    try:
+        end = time.monotonic() + 60
+        while not listening(port):
+            assert proc.poll() is None and time.monotonic() < end, "fake did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start `python -m repl` in a real pseudo-terminal; all are closed afterwards."""
+    children: list[pexpect.spawn] = []
+
+    def start(url: str, *args: str, **env: str) -> pexpect.spawn:
+        child = pexpect.spawn(sys.executable, ["-m", "repl", "--url", url, *args], cwd=str(ROOT),
+                              env={**os.environ, "TERM": "xterm", **env}, encoding="utf-8",
+                              timeout=60, dimensions=(40, 200))
+        children.append(child)
+        child.expect_exact("> ")
+        return child
+
+    yield start
+    for child in children:
+        child.close(force=True)
