@@ -129,3 +129,18 @@ def test_code_without_a_splittable_body_is_sent_raw_not_dropped():
     text = "Fix the list.\n```python\nx = [" + "1, " * 2000 + "]\n```"
     out = prepare(text, CFG)
     assert out.mode == "raw" and out.prompt == text
+
+
+def test_a_mostly_prose_message_goes_raw():
+    prose = " ".join(["We measured the cache under load and the numbers look odd."] * 160)
+    code = "\n\n".join(f"def handler_{i}(req):\n    return cache.get(req.key, {i})"
+                       for i in range(28))
+    text = f"{prose}\n\nWhy is the hit rate so low?\n\n```python\n{code}\n```"
+    out = prepare(text, CFG)
+    assert out.mode == "raw" and "under the minimum 20%" in out.reason
+
+
+@pytest.mark.parametrize("text", ["", "   ", "hi", "```\n```"])
+def test_degenerate_messages_go_raw(text):
+    out = prepare(text, CFG)
+    assert out.mode == "raw" and out.prompt == text and out.reduction == 0
