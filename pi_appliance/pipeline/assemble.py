@@ -62,7 +62,7 @@ def assemble(segments: Sequence[Segment], instruction: Instruction, chunks: Sequ
                 parts.append(rest)
         elif any(c.index in kept for c in by_block.get(i, ())):
             # A block with nothing kept is left out whole: the instruction alone is the floor.
-            code = render_block(seg.text, by_block[i], kept, duplicate_of, names)
+            code = render_block(seg.text, by_block[i], kept, duplicate_of, names, seg.tag)
             tag = seg.tag or (by_block[i][0].language or "")
             parts.append(f"```{tag}\n{code}\n```")
     content = "\n\n".join(parts)
@@ -83,10 +83,11 @@ def _without(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def render_block(code: str, chunks: Sequence[Chunk], kept: Collection[int],
-                 duplicate_of: Mapping[int, int], names: Mapping[int, str | None]) -> str:
+                 duplicate_of: Mapping[int, int], names: Mapping[int, str | None],
+                 tag: str | None = None) -> str:
     """The block's kept lines in order, with a note where chunks were left out."""
     lines = code.split("\n")
-    comment = line_comment(chunks[0].language if chunks else None)
+    comment = line_comment(chunks[0].language if chunks else None, tag)
     out: list[str] = []
     cursor = 0  # last line emitted, 1-based
     omitted: list[Chunk] = []
@@ -96,12 +97,12 @@ def render_block(code: str, chunks: Sequence[Chunk], kept: Collection[int],
         return line >= 2 and not lines[line - 2].strip() and bool(out)
 
     def flush(next_line: int) -> None:
-        first = omitted[0]
-        indent = lines[first.start - 1][: len(lines[first.start - 1])
-                                          - len(lines[first.start - 1].lstrip())]
-        if gap_before(first.start) and out[-1] != "":
+        first = lines[max(omitted[0].start, cursor + 1) - 1]
+        indent = first[: len(first) - len(first.lstrip())]
+        if gap_before(omitted[0].start) and out[-1] != "":
             out.append("")
-        out.append(f"{indent}{comment} … {describe(omitted, duplicate_of, names)} …")
+        hidden = (next_line or len(lines) + 1) - cursor - 1  # windows overlap: count lines
+        out.append(f"{indent}{comment} … {describe(omitted, duplicate_of, names, hidden)} …")
         if next_line and gap_before(next_line):
             out.append("")
         omitted.clear()
@@ -123,7 +124,7 @@ def render_block(code: str, chunks: Sequence[Chunk], kept: Collection[int],
 
 
 def describe(omitted: Sequence[Chunk], duplicate_of: Mapping[int, int],
-             names: Mapping[int, str | None]) -> str:
+             names: Mapping[int, str | None], hidden_lines: int | None = None) -> str:
     """`8 similar functions omitted (like fetch_user): fetch_order, …; 1 class omitted: Cli`."""
     headers = {c.index for c in omitted if c.role == "header"}
     similar: dict[tuple[str, int], list[Chunk]] = {}
@@ -149,7 +150,7 @@ def describe(omitted: Sequence[Chunk], duplicate_of: Mapping[int, int],
     phrases += [f"{len(items)} {_plural(kind, len(items))} omitted{_names(items)}"
                 for kind, items in other.items()]
     if lines:
-        phrases.append(f"{lines} lines omitted")
+        phrases.append(f"{hidden_lines if hidden_lines is not None else lines} lines omitted")
     return "; ".join(phrases) or "omitted"
 
 

@@ -79,8 +79,12 @@ _JS_STATEMENT = re.compile(r"\s*(?:import|export|const|let|var|function|async|cl
                            r"type|enum|namespace|module|declare|abstract|@)\b")
 
 
+_FAMILIES = MappingProxyType({"typescript": "javascript", "cpp": "c"})
+
+
 def _family(language: str) -> str:
-    return {"typescript": "javascript", "cpp": "c"}.get(language, language)
+    """The pattern set a language uses: TypeScript reads as JavaScript, C++ as C."""
+    return _FAMILIES.get(language, language)
 
 
 def brace_spans(lines: Lines, language: str, cfg: PipelineConfig) -> list[Span] | None:

@@ -22,7 +22,17 @@ ALIASES = MappingProxyType({
     "hxx": "cpp", "h++": "cpp", "ino": "cpp",
 })
 
-_LINE_COMMENT = MappingProxyType({"python": "#"})
+# Comment markers for omission notes, by language or, for languages we do not split, by the
+# fence tag the user gave (```go, ```sql …).
+_LINE_COMMENT = MappingProxyType({
+    "python": "#", "javascript": "//", "typescript": "//", "rust": "//", "c": "//", "cpp": "//",
+    "go": "//", "java": "//", "kotlin": "//", "swift": "//", "cs": "//", "csharp": "//",
+    "scala": "//", "dart": "//", "php": "//", "zig": "//", "sh": "#", "bash": "#", "zsh": "#",
+    "shell": "#", "ruby": "#", "rb": "#", "perl": "#", "r": "#", "yaml": "#", "yml": "#",
+    "toml": "#", "dockerfile": "#", "makefile": "#", "nix": "#", "elixir": "#", "sql": "--",
+    "lua": "--", "haskell": "--", "hs": "--", "lisp": ";", "clojure": ";", "elisp": ";",
+    "erlang": "%", "tex": "%", "matlab": "%",
+})
 
 _FENCE_TAG = re.compile(r"^[ \t]*(?:```+|~~~+)[ \t]*\{?\.?([\w+#.-]+)", re.M)
 _FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,}).*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
@@ -90,9 +100,9 @@ def canonical(name: str | None) -> str | None:
     return ALIASES.get(name.strip().lower().lstrip("."))
 
 
-def line_comment(language: str | None) -> str:
-    """The line-comment marker used for omission notes in `language`."""
-    return _LINE_COMMENT.get(language or "", "//" if language else "#")
+def line_comment(language: str | None, tag: str | None = None) -> str:
+    """The line-comment marker for omission notes: by language, else by fence tag, else #."""
+    return _LINE_COMMENT.get(language or (tag or "").lower(), "#")
 
 
 def detect_language(text: str, explicit: str | None = None) -> tuple[str | None, str]:

@@ -68,3 +68,5 @@ def test_canonical_names(name, language):
 
 def test_comment_syntax_for_notes():
     assert [line_comment(x) for x in ("python", "rust", "c", None)] == ["#", "//", "//", "#"]
+    assert [line_comment(None, tag) for tag in ("go", "SQL", "ruby", "brainfuck")] == [
+        "//", "--", "#", "#"]
