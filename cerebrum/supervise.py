@@ -1,10 +1,12 @@
 """`python -m cerebrum.supervise`: run the backend and the orchestrator together in the
 foreground (`make serve`), wait until both are healthy, and stop both on Ctrl-C, SIGTERM or
-when either exits — no stray processes, no ports left bound."""
+when either exits — no stray processes, no ports left bound. With `--then CMD` (`make demo`),
+run CMD on the terminal once both are healthy and stop both when it exits."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import subprocess
 import sys
@@ -46,8 +48,12 @@ def stop(procs: Sequence[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
             proc.wait()
 
 
-def run(services: Sequence[Service], ready_timeout: float = 600.0) -> int:
-    """Start, wait for health, then wait for a signal or a child to exit; 0 on a signal."""
+def run(services: Sequence[Service], ready_timeout: float = 600.0,
+        then: Sequence[str] = ()) -> int:
+    """Start, wait for health, then wait for a signal or a child to exit; 0 on a signal.
+
+    With `then`, run that command in the foreground once healthy; its exit stops the rest.
+    """
     stopping: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
@@ -57,7 +63,9 @@ def run(services: Sequence[Service], ready_timeout: float = 600.0) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for service in services:
-            procs.append(subprocess.Popen(service.argv))
+            # With a foreground command the terminal's Ctrl-C is that command's (the REPL
+            # cancels a generation with it), so the services get their own session.
+            procs.append(subprocess.Popen(service.argv, start_new_session=bool(then)))
         pending = list(services)
         deadline = time.monotonic() + ready_timeout
         while pending and not stopping:
@@ -72,6 +80,9 @@ def run(services: Sequence[Service], ready_timeout: float = 600.0) -> int:
                 time.sleep(0.2)
         if not pending and not stopping:
             names = ", ".join(f"{s.name} ({s.health_url.rsplit('/', 1)[0]})" for s in services)
+            if then:
+                print(f"cerebrum: ready: {names}", file=sys.stderr, flush=True)
+                return _foreground(then, procs, stopping)
             print(f"cerebrum: ready: {names}; Ctrl-C stops", file=sys.stderr, flush=True)
         while not stopping and all(p.poll() is None for p in procs):
             time.sleep(0.2)
@@ -87,6 +98,27 @@ def run(services: Sequence[Service], ready_timeout: float = 600.0) -> int:
             signal.signal(signum, handler)
 
 
+def _foreground(argv: Sequence[str], procs: Sequence[subprocess.Popen[bytes]],
+                stopping: list[int]) -> int:
+    """Run argv on this terminal until it exits (its status), SIGTERM, or a service dies."""
+    signal.signal(signal.SIGINT, lambda signum, frame: None)  # the command's to handle
+    try:
+        child = subprocess.Popen(argv)
+    except OSError as exc:
+        print(f"cerebrum: cannot run {argv[0]}: {exc.strerror}", file=sys.stderr)
+        return 1
+    died = False
+    try:
+        while child.poll() is None and not stopping and all(p.poll() is None for p in procs):
+            time.sleep(0.1)
+        died = child.poll() is None and not stopping
+        if died:
+            print("\ncerebrum: a service exited; stopping", file=sys.stderr)
+    finally:
+        stop([child], grace=5)
+    return 0 if stopping else 1 if died else child.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m cerebrum.supervise` (what `make serve` runs)."""
     parser = argparse.ArgumentParser(prog="python -m cerebrum.supervise", description=__doc__)
@@ -94,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orchestrator-config")
     parser.add_argument("--backend-port", type=int, default=9000)
     parser.add_argument("--orchestrator-port", type=int, default=7000)
+    parser.add_argument("--then", metavar="CMD", help="run CMD once both are healthy (the REPL "
+                        "for `make demo`); stop both when it exits")
     args = parser.parse_args(argv)
 
     def argv_of(module: str, config: str | None, port: int) -> tuple[str, ...]:
@@ -107,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                                         args.orchestrator_port),
                 f"http://127.0.0.1:{args.orchestrator_port}/health"),
     ]
-    return run(services)
+    return run(services, then=shlex.split(args.then) if args.then else ())
 
 
 if __name__ == "__main__":

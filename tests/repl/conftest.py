@@ -42,8 +42,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None
     raise AssertionError(f"{url} did not come up")
 
 
-def supervise(tmp: Path, model: Path, max_tokens: int = 8) -> Iterator[tuple[str, str]]:
-    """Run `python -m cerebrum.supervise` with one model; yield the two base URLs."""
+def supervise_argv(tmp: Path, model: Path, max_tokens: int = 8
+                   ) -> tuple[list[str], int, int]:
+    """`python -m cerebrum.supervise` for one model: its argv, backend and orchestrator ports."""
     bport, oport = free_port(), free_port()
     (tmp / "backend.toml").write_text(
         f'[[models]]\nname = "tiny"\npath = "{model}"\nn_ctx = 4096\nn_threads = 2\n'
@@ -60,11 +61,16 @@ backends = ["local"]
 languages = ["python", "javascript", "typescript", "rust", "c", "cpp"]
 n_ctx = 4096
 """)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cerebrum.supervise", "--backend-config",
-         str(tmp / "backend.toml"), "--orchestrator-config", str(tmp / "orchestrator.toml"),
-         "--backend-port", str(bport), "--orchestrator-port", str(oport)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ([sys.executable, "-m", "cerebrum.supervise", "--backend-config",
+             str(tmp / "backend.toml"), "--orchestrator-config", str(tmp / "orchestrator.toml"),
+             "--backend-port", str(bport), "--orchestrator-port", str(oport)], bport, oport)
+
+
+def supervise(tmp: Path, model: Path, max_tokens: int = 8) -> Iterator[tuple[str, str]]:
+    """Run the supervisor with one model; yield the two base URLs."""
+    argv, bport, oport = supervise_argv(tmp, model, max_tokens)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         for port in (bport, oport):
             wait_healthy(f"http://127.0.0.1:{port}/health", proc)
