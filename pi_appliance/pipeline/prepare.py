@@ -50,11 +50,11 @@ class Prepared:
     kept: tuple[str, ...] = ()  # names of the chunks sent (empty when raw: all was sent)
 
     def stats_dict(self) -> dict[str, Any]:
-        """The stats as a JSON-friendly dict (no prompt text: safe to log)."""
+        """The stats as a JSON-friendly dict: sizes, counts, mode and reasons; no prompt text
+        and no names from the code, so it is safe to log."""
         out: dict[str, Any] = {k: getattr(self, k) for k in _STATS}
         out.update(mode=self.mode, reason=self.reason, language=self.language,
-                   language_reason=self.language_reason, named=list(self.named),
-                   kept=list(self.kept))
+                   language_reason=self.language_reason)
         out["reduction"] = round(self.reduction, 4)
         out["pipeline_ms"] = round(self.pipeline_ms, 3)
         return out
