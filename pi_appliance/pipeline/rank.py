@@ -60,15 +60,19 @@ class Scored:
     why: tuple[str, ...]
 
 
-def term_counts(text: str) -> Counter[str]:
+def term_counts(text: str, split: dict[str, list[str]] | None = None) -> Counter[str]:
     """BM25 terms with their counts: words and identifier parts (snake_case and camelCase
-    split), lowered, plus compound identifiers whole. Each distinct word is split once."""
+    split), lowered, plus compound identifiers whole. `split` memoizes the split of each
+    distinct word across the calls of one ranking."""
+    split = {} if split is None else split
     counts: Counter[str] = Counter()
     for word, n in Counter(_IDENT.findall(text)).items():
-        for part in _WORD.findall(word):
-            counts[part.lower()] += n
-        if _COMPOUND.search(word):
-            counts[word.lower()] += n
+        parts = split.get(word)
+        if parts is None:
+            parts = split[word] = [p.lower() for p in _WORD.findall(word)] + (
+                [word.lower()] if _COMPOUND.search(word) else [])
+        for part in parts:
+            counts[part] += n
     for term in [t for t in counts if len(t) < 2 or t in _STOP]:
         del counts[term]
     return counts
@@ -132,7 +136,8 @@ def rank(chunks: Sequence[Chunk], instruction: Instruction, named: Sequence[str]
          cfg: PipelineConfig) -> list[Scored]:
     """Chunks by relevance, best first; ties keep the original order."""
     query = query_terms(instruction, named)
-    docs = [term_counts(c.text) for c in chunks]
+    split: dict[str, list[str]] = {}
+    docs = [term_counts(c.text, split) for c in chunks]
     n = len(docs)
     avgdl = sum(sum(d.values()) for d in docs) / n if n else 0.0
     df = Counter(t for d in docs for t in query if t in d)
