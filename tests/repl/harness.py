@@ -1,4 +1,7 @@
-"""REPL fixtures: real backend + orchestrator subprocesses, and the REPL in a real pty."""
+"""REPL fixtures: real backend + orchestrator subprocesses, and the REPL in a real pty.
+
+Not a conftest.py: a second `conftest` module would shadow tests/conftest.py for the test
+modules that import helpers from it, so the REPL tests import these fixtures by name."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import socket
 import sys
 
 import pexpect
-from conftest import ROOT, supervise_argv
+from harness import ROOT, supervise_argv
 
 
 def test_demo_runs_the_repl_and_stops_the_services_after(tmp_path, tiny_model):

@@ -1,5 +1,6 @@
 """The REPL in a real pseudo-terminal against a real orchestrator and backend (processes)."""
 
+# ruff: noqa: F811  (pytest fixtures imported from harness are test arguments)
 from __future__ import annotations
 
 import json
@@ -13,7 +14,14 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import ROOT, free_port
+from harness import (  # fixtures, used by name as arguments
+    ROOT,
+    fake_orchestrator,  # noqa: F401
+    free_port,
+    services,  # noqa: F401
+    slow_services,  # noqa: F401
+    spawn,  # noqa: F401
+)
 
 
 def saved_history() -> list[str]:
