@@ -197,3 +197,40 @@ def test_no_color(services, spawn):
     coloured = spawn(services[0])
     coloured.send("x = 1\r")
     coloured.expect(r"\x1b\[2m\[tiny")
+
+
+@pytest.mark.slow
+def test_a_shedding_real_orchestrator_is_one_line_with_when_to_retry(slow_services, spawn):
+    import http.client
+
+    orchestrator, backend = slow_services
+    host, port = orchestrator.removeprefix("http://").split(":")
+    body = json.dumps({"messages": [{"role": "user", "content": "Tell a long story."}],
+                       "stream": True})
+    holders = [http.client.HTTPConnection(host, int(port), timeout=60) for _ in range(2)]
+    try:
+        for conn in holders:  # two streams fill the orchestrator's max_concurrent (2)
+            conn.request("POST", "/v1/chat/completions", body,
+                         {"Content-Type": "application/json"})
+        deadline = time.monotonic() + 60
+        while in_flight(orchestrator) < 2:
+            assert time.monotonic() < deadline, "the two streams did not start"
+            time.sleep(0.05)
+        child = spawn(orchestrator)
+        child.send("hello\r")
+        child.expect_exact("error: orchestrator busy")
+        child.expect_exact("retry in 1 s")
+        child.expect_exact("> ")
+        assert "Traceback" not in child.before
+    finally:
+        for conn in holders:
+            conn.close()
+    deadline = time.monotonic() + 60
+    while in_flight(orchestrator) > 0:
+        assert time.monotonic() < deadline, "the held streams were not released"
+        time.sleep(0.05)
+
+
+def in_flight(orchestrator: str) -> int:
+    with urllib.request.urlopen(orchestrator + "/stats", timeout=10) as resp:
+        return json.load(resp)["in_flight"]
