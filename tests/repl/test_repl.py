@@ -203,7 +203,7 @@ def test_no_color(services, spawn):
 def test_a_shedding_real_orchestrator_is_one_line_with_when_to_retry(slow_services, spawn):
     import http.client
 
-    orchestrator, backend = slow_services
+    orchestrator, _ = slow_services
     host, port = orchestrator.removeprefix("http://").split(":")
     body = json.dumps({"messages": [{"role": "user", "content": "Tell a long story."}],
                        "stream": True})
