@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import dataclasses
 import signal
 import socket
 import sys
-from pathlib import Path
 
 import structlog
 import uvicorn
 
-from cerebrum import logs
-from cerebrum.activation import host_of, inherited_socket, wait_idle
-from cerebrum.config import ConfigError, check_exposure
+from cerebrum import cli, logs
+from cerebrum.activation import host_of, wait_idle
 
 from .app import create_app
 from .settings import Settings, load_settings
@@ -51,24 +47,11 @@ async def serve(settings: Settings, sock: socket.socket | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cerebrum-orchestrator` console script."""
-    parser = argparse.ArgumentParser(prog="cerebrum-orchestrator",
-                                     description="Cerebrum orchestrator (OpenAI-compatible).")
-    parser.add_argument("--config", type=Path, help="TOML settings file")
-    parser.add_argument("--host", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="bind port (default 7000)")
-    parser.add_argument("--idle-exit", type=float, metavar="SECONDS",
-                        help="exit after this long without a request (for socket activation)")
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config)
-        overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
-                                       ("idle_exit", args.idle_exit)) if v is not None}
-        settings = dataclasses.replace(settings, **overrides)
-        sock = inherited_socket()
-        check_exposure(host_of(sock) if sock is not None else settings.host, settings.api_keys)
-    except ConfigError as exc:
-        print(f"cerebrum-orchestrator: {exc}", file=sys.stderr)
+    started = cli.start("cerebrum-orchestrator", "Cerebrum orchestrator (OpenAI-compatible).",
+                        7000, load_settings, argv)
+    if started is None:
         return 2
+    settings, sock = started
     logs.configure(settings.log_level)
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
     # that was there before: make that a clean exit rather than death by signal.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from cerebrum import openai
 
 from .errors import BadRequest
 from .settings import LANGUAGES
@@ -42,17 +43,9 @@ class ClientRequest:
 def decode(raw: bytes) -> dict[str, Any]:
     """A UTF-8 JSON object, or a 400 saying which of the three it is not."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})",
-                         code="invalid_encoding") from None
-    if not text.strip():
-        raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}", code="invalid_json") from None
+        body = openai.decode_json(raw)
+    except openai.InvalidBody as exc:
+        raise BadRequest(str(exc), code=exc.code) from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     return body

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cerebrum import openai
+
 from .errors import BadRequest, ContextLengthExceeded
 from .settings import Sampling
 
@@ -53,17 +55,9 @@ class TokenizeRequest:
 def decode_json(raw: bytes) -> Any:
     """Parse a request body: UTF-8 JSON, or a 400 saying which of the two it is not."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})",
-                         code="invalid_encoding") from None
-    if not text.strip():
-        raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}", code="invalid_json") from None
+        return openai.decode_json(raw)
+    except openai.InvalidBody as exc:
+        raise BadRequest(str(exc), code=exc.code) from None
 
 
 def _object(body: Any) -> dict[str, Any]:
