@@ -41,6 +41,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m vps_appliance.models
 	@echo "==> building llama.cpp's llama-server (test upstream and benchmark peer; ~10 min once)"
 	$(INSTALL_LLAMA_SERVER) || echo "llama-server did not build: its test is skipped"
+	@command -v nix-instantiate >/dev/null || { command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq nix-bin) ; } || echo "nix-instantiate unavailable"
 	@touch $@
 
 test: $(STAMP)

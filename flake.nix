@@ -1,0 +1,102 @@
+{
+  description = "Cerebrum: self-hosted AI code assistant (llama.cpp backend, uConsole orchestrator, REPL)";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+    # uConsole (CM4) hardware: kernel with the panel/keyboard patches, config.txt, device tree.
+    # It builds on nvmd's nixos-raspberrypi (bootloader, firmware, RPi kernel).
+    nixos-uconsole = {
+      url = "github:nixos-uconsole/nixos-uconsole";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs =
+    {
+      self,
+      nixpkgs,
+      nixos-uconsole,
+      ...
+    }:
+    let
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in
+    {
+      packages = forAllSystems (
+        pkgs:
+        let
+          llama-cpp-python = pkgs.callPackage ./nix/llama-cpp-python.nix { };
+        in
+        {
+          # The orchestrator and the REPL, without llama.cpp (what the uConsole gets).
+          default = pkgs.callPackage ./nix/package.nix { };
+          # The same with llama-cpp-python 0.3.36, for cerebrum-backend.
+          backend = pkgs.callPackage ./nix/package.nix {
+            withBackend = true;
+            inherit llama-cpp-python;
+          };
+          inherit llama-cpp-python;
+        }
+      );
+
+      nixosModules = {
+        backend = {
+          imports = [
+            (import ./nix/modules/backend.nix { inherit self; })
+            ./nix/modules/tailnet.nix
+          ];
+        };
+        orchestrator = {
+          imports = [
+            (import ./nix/modules/orchestrator.nix { inherit self; })
+            ./nix/modules/tailnet.nix
+          ];
+        };
+        monitoring = ./nix/modules/monitoring.nix;
+        default = {
+          imports = [
+            self.nixosModules.backend
+            self.nixosModules.orchestrator
+            self.nixosModules.monitoring
+          ];
+        };
+      };
+
+      # Pinned model files (url, sha256, load settings), for `services.cerebrum-backend.models`.
+      lib.models = import ./nix/models.nix;
+
+      nixosConfigurations = {
+        vps = nixpkgs.lib.nixosSystem {
+          modules = [
+            self.nixosModules.default
+            ./nix/hosts/vps
+          ];
+        };
+
+        uconsole = nixos-uconsole.lib.mkUConsoleSystem {
+          specialArgs.cerebrum = self;
+          modules = [
+            nixos-uconsole.nixosModules.base
+            self.nixosModules.orchestrator
+            ./nix/hosts/uconsole
+          ];
+        };
+      };
+
+      checks.x86_64-linux =
+        let
+          pkgs = nixpkgs.legacyPackages.x86_64-linux;
+        in
+        {
+          package = self.packages.x86_64-linux.default;
+          backend-package = self.packages.x86_64-linux.backend;
+          vm-services = import ./nix/checks/vm-services.nix { inherit self pkgs; };
+        };
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+    };
+}
