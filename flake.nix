@@ -43,21 +43,33 @@
         }
       );
 
+      # Each module has a `key`, so importing one twice (default and monitoring both import
+      # backend) declares its options once.
       nixosModules = {
         backend = {
+          key = "cerebrum#nixosModules.backend";
           imports = [
             (import ./nix/modules/backend.nix { inherit self; })
             ./nix/modules/tailnet.nix
           ];
         };
         orchestrator = {
+          key = "cerebrum#nixosModules.orchestrator";
           imports = [
             (import ./nix/modules/orchestrator.nix { inherit self; })
             ./nix/modules/tailnet.nix
           ];
         };
-        monitoring = ./nix/modules/monitoring.nix;
+        # Reads services.cerebrum-backend's port, so it brings the (disabled) backend module.
+        monitoring = {
+          key = "cerebrum#nixosModules.monitoring";
+          imports = [
+            self.nixosModules.backend
+            ./nix/modules/monitoring.nix
+          ];
+        };
         default = {
+          key = "cerebrum#nixosModules.default";
           imports = [
             self.nixosModules.backend
             self.nixosModules.orchestrator

@@ -279,6 +279,11 @@ in
         CacheDirectory = "cerebrum-backend";
         LoadCredential = lib.optional (cfg.apiKeyFile != null) "api-keys:${cfg.apiKeyFile}";
         MemoryDenyWriteExecute = cfg.memoryDenyWriteExecute;
+        # llama.cpp's thread pool may set thread priorities/affinity (@resources).
+        SystemCallFilter = [
+          "@system-service"
+          "~@privileged"
+        ];
         # Loading a 7B model takes a while on a small VPS.
         TimeoutStartSec = 300;
       };

@@ -32,5 +32,7 @@
     "~@privileged"
     "~@resources"
   ];
+  # A call outside the filter fails with EPERM rather than killing the process.
+  SystemCallErrorNumber = "EPERM";
   UMask = "0077";
 }

@@ -93,7 +93,8 @@ in
         description = "Grafana's address.";
       };
       secretKeyFile = mkOption {
-        type = types.path;
+        type = types.nullOr types.path;
+        default = null;
         example = "/run/secrets/grafana-secret-key";
         description = "File with Grafana's `secret_key` (read with `$__file{…}`, never in the store).";
       };
@@ -106,6 +107,13 @@ in
   };
 
   config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.grafana.secretKeyFile != null;
+        message = "services.cerebrum-monitoring.grafana.secretKeyFile is needed (Grafana's secret_key).";
+      }
+    ];
+
     warnings = lib.optional (backend.enable && backend.idleExit > 0
       && seconds cfg.backendInterval <= backend.idleExit)
       "services.cerebrum-monitoring.backendInterval (${cfg.backendInterval}) is not longer than the backend's idleExit (${toString backend.idleExit} s): scrapes will keep it resident.";
