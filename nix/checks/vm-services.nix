@@ -3,7 +3,7 @@
 # and the firewall keeps the ports off every interface but the "tailnet".
 #
 # No Tailscale in a VM test (no network): vlan 1 plays the tailnet (eth1 on both machines,
-# named as tailnetInterface), vlan 2 is a public network the `outsider` sits on.
+# named as tailnetInterface), vlan 2 (eth2) is a public network the `outsider` sits on.
 { self, pkgs }:
 let
   tinyModel = pkgs.callPackage ./tiny-model.nix { };
@@ -49,10 +49,19 @@ pkgs.testers.runNixOSTest {
       };
 
     uconsole =
-      { ... }:
+      { lib, ... }:
       {
         imports = [ self.nixosModules.orchestrator ];
-        virtualisation.vlans = [ 1 ];
+        virtualisation.vlans = [
+          1
+          2
+        ];
+        networking.interfaces.eth2.ipv4.addresses = lib.mkForce [
+          {
+            address = "10.2.0.3";
+            prefixLength = 24;
+          }
+        ];
         environment.etc."cerebrum/api-keys".text = "${clientKey}\n";
         environment.etc."cerebrum/vps-key".text = "${backendKey}\n";
         environment.systemPackages = [ pkgs.curl ];
@@ -131,5 +140,8 @@ pkgs.testers.runNixOSTest {
         uconsole.succeed("curl -sS --fail --max-time 10 http://vps:9000/health")
         outsider.succeed("ping -c 1 -W 5 10.2.0.1")
         outsider.fail("curl -sS --max-time 5 http://10.2.0.1:9000/health")
+        outsider.succeed("ping -c 1 -W 5 10.2.0.3")
+        outsider.fail("curl -sS --max-time 5 http://10.2.0.3:7000/health")
+        vps.succeed("curl -sS --fail --max-time 10 http://127.0.0.1:9000/health")
   '';
 }

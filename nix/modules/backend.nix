@@ -279,6 +279,8 @@ in
         CacheDirectory = "cerebrum-backend";
         LoadCredential = lib.optional (cfg.apiKeyFile != null) "api-keys:${cfg.apiKeyFile}";
         MemoryDenyWriteExecute = cfg.memoryDenyWriteExecute;
+        # ggml reads /proc/cpuinfo for CPU features on some architectures.
+        ProcSubset = "all";
         # llama.cpp's thread pool may set thread priorities/affinity (@resources).
         SystemCallFilter = [
           "@system-service"
