@@ -92,3 +92,37 @@ def test_dashboard_covers_the_issue_panels():
     for metric in ("requests_total", "shed_total", "breaker_state", "time_to_first_token",
                    "generation_tokens_per_second", "queue_depth", "reduction_ratio"):
         assert metric in text, metric
+
+
+# The pinned files the issue names: repository, revision, file, sha256.
+PINNED = {
+    "qwen2.5-coder-7b-instruct": (
+        "Qwen/Qwen2.5-Coder-7B-Instruct-GGUF", "13fb94bfda8c8cf22497dc57b78f391a9acb426a",
+        "qwen2.5-coder-7b-instruct-q4_k_m.gguf",
+        "509287f78cb4d4cf6b3843734733b914b2c158e43e22a7f4bf5e963800894d3c"),
+    "codellama-7b-instruct": (
+        "TheBloke/CodeLlama-7B-Instruct-GGUF", "2f064ee0c6ae3f025ec4e392c6ba5dd049c77969",
+        "codellama-7b-instruct.Q4_K_M.gguf",
+        "0701500c591c2c1b910516658e58044cdfa07b2e8b5a2e3b6808d983441daf1a"),
+    "qwen2.5-coder-1.5b-instruct": (
+        "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "f86cb2c1fa58255f8052cc32aeede1b7482d4361",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+}
+
+
+def test_pinned_models_evaluate_to_the_issue_files():
+    """nix/models.nix needs no nixpkgs, so Nix 2.8 evaluates it."""
+    nix_instantiate = shutil.which("nix-instantiate")
+    if nix_instantiate is None:
+        pytest.fail("nix-instantiate is missing: `make setup` installs Debian's nix-bin")
+    proc = subprocess.run(
+        [nix_instantiate, "--eval", "--strict", "--json", str(ROOT / "nix" / "models.nix")],
+        capture_output=True, text=True, timeout=60, check=True)
+    models = json.loads(proc.stdout)
+    assert set(models) == set(PINNED)
+    for name, (repo, rev, file, sha256) in PINNED.items():
+        m = models[name]
+        assert m["url"] == f"https://huggingface.co/{repo}/resolve/{rev}/{file}"
+        assert m["sha256"] == sha256
+        assert set(m) == {"url", "sha256", "nCtx", "threads", "chatFormat"}
