@@ -36,6 +36,8 @@ pkgs.testers.runNixOSTest {
           apiKeyFile = "/etc/cerebrum/api-keys";
           tailnetInterface = "eth1";
           idleExit = 10;
+          # Checked here, on x86_64 (off by default).
+          memoryDenyWriteExecute = true;
           defaultModel = "tiny";
           models = lib.mkForce {
             tiny = {

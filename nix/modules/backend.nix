@@ -211,8 +211,10 @@ in
       type = types.bool;
       default = false;
       description = ''
-        Set `MemoryDenyWriteExecute`. Off by default: not verified against every llama.cpp
-        CPU backend (an optimised kernel that maps executable pages would be killed).
+        Set `MemoryDenyWriteExecute`. Off by default: checked only on x86_64 (llama-cpp-python
+        0.3.36 under `PR_SET_MDWE`, loading and generating with Q4_1 and Q4_K_M models, and in
+        the VM test), not on aarch64 nor with every llama.cpp CPU kernel; a kernel that
+        mapped executable pages would fail.
       '';
     };
 
@@ -279,8 +281,6 @@ in
         CacheDirectory = "cerebrum-backend";
         LoadCredential = lib.optional (cfg.apiKeyFile != null) "api-keys:${cfg.apiKeyFile}";
         MemoryDenyWriteExecute = cfg.memoryDenyWriteExecute;
-        # ggml reads /proc/cpuinfo for CPU features on some architectures.
-        ProcSubset = "all";
         # llama.cpp's thread pool may set thread priorities/affinity (@resources).
         SystemCallFilter = [
           "@system-service"

@@ -13,7 +13,7 @@
   ProtectClock = true;
   ProtectHostname = true;
   ProtectProc = "invisible";
-  ProcSubset = "pid";
+  # No ProcSubset = "pid": both services read /proc/cpuinfo and /proc/stat at start-up.
   RestrictNamespaces = true;
   RestrictRealtime = true;
   RestrictSUIDSGID = true;
