@@ -109,6 +109,6 @@
           vm-services = import ./nix/checks/vm-services.nix { inherit self pkgs; };
         };
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
     };
 }
