@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -92,6 +94,21 @@ def test_refuses_a_public_address_without_a_key(tmp_path):
     assert proc.stderr.count("\n") == 1 and "refusing to listen on 0.0.0.0" in proc.stderr
 
 
+def read_lines(stream) -> tuple[queue.Queue[str | None], threading.Thread]:
+    """Lines of `stream` as they come, read by a thread (None at the end), so that waiting
+    for one can time out; the thread also keeps the pipe drained."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return lines, thread
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():
@@ -123,12 +140,13 @@ def test_serve_runs_both_services_and_sigterm_stops_everything(tmp_path, tiny_mo
          "--orchestrator-config", str(orchestrator_config(tmp_path, backend_port)),
          "--backend-port", str(backend_port), "--orchestrator-port", str(orch_port)],
         cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines, pump = read_lines(proc.stderr)  # the supervisor says when both are healthy
     try:
-        for line in proc.stderr:  # the supervisor says when both are healthy
-            if line.startswith("cerebrum: ready"):
-                break
-        else:
-            raise AssertionError("supervisor exited before ready")
+        seen: list[str] = []
+        while not any(line.startswith("cerebrum: ready") for line in seen):
+            line = lines.get(timeout=120)  # queue.Empty here means a hang: fail, don't wait
+            assert line is not None, f"supervisor exited before ready: {seen[-5:]}"
+            seen.append(line)
         status, body = get(f"http://127.0.0.1:{orch_port}/v1/chat/completions",
                            {"messages": [{"role": "user", "content": "def f(): pass"}],
                             "max_tokens": 3})
@@ -139,7 +157,9 @@ def test_serve_runs_both_services_and_sigterm_stops_everything(tmp_path, tiny_mo
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
-        proc.communicate()
+        proc.wait()
+        pump.join(timeout=10)
+        proc.stderr.close()
     assert not any(_alive(pid) for pid in children)
     for port in (backend_port, orch_port):
         with socket.socket() as s:
