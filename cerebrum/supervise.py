@@ -65,7 +65,8 @@ def run(services: Sequence[Service], ready_timeout: float = 600.0,
         for service in services:
             # With a foreground command the terminal's Ctrl-C is that command's (the REPL
             # cancels a generation with it), so the services get their own session.
-            procs.append(subprocess.Popen(service.argv, start_new_session=bool(then)))
+            procs.append(subprocess.Popen(service.argv, start_new_session=bool(then),
+                                          stdin=subprocess.DEVNULL))  # services read no input
         pending = list(services)
         deadline = time.monotonic() + ready_timeout
         while pending and not stopping:
