@@ -16,7 +16,8 @@ from cerebrum.openai import error_body
 from . import protocol, routing
 from .errors import BadRequest, PayloadTooLarge, UpstreamError
 from .lifecycle import context
-from .pipeline import Prepared, estimate_tokens, prepare
+from .pipeline import Prepared, prepare
+from .pipeline.budget import TOKEN_ESTIMATES
 from .pipeline.errors import OverBudget
 from .pipeline.language import detect_language
 from .proxy import Opened
@@ -61,7 +62,8 @@ class Planner:
                              code="context_length_exceeded", param="max_tokens")
         try:
             prepared = prepare(creq.content, s.pipeline, language=decision.language,
-                               count_tokens=estimate_tokens, budget_tokens=budget,
+                               count_tokens=TOKEN_ESTIMATES[decision.route.tokenizer],
+                               budget_tokens=budget,
                                mode=creq.context, clock=s.clock)
         except OverBudget as exc:
             raise BadRequest(f"the prompt does not fit {decision.route.model}: {exc}",
@@ -95,7 +97,7 @@ class Planner:
                 return await s.counter.count(backend, decision.route.model, text, request_id)
             except UpstreamError:
                 s.stats.count("tokenize_fallbacks")
-        return estimate_tokens(text)
+        return TOKEN_ESTIMATES[decision.route.tokenizer](text)
 
 
 def stats_of(decision: routing.Decision, prepared: Prepared, opened: Opened | None,

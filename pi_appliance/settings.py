@@ -18,6 +18,8 @@ from cerebrum.config import (
     read_toml,
 )
 
+from .pipeline.budget import TOKEN_ESTIMATES
+
 ENV_PREFIX = "CEREBRUM_ORCHESTRATOR_"
 LANGUAGES = ("python", "javascript", "typescript", "rust", "c", "cpp")
 
@@ -62,6 +64,7 @@ class Route:
     languages: tuple[str, ...] = ()
     n_ctx: int = 4096
     chat: bool = True  # chat model (messages) or base model (completion prompt)
+    tokenizer: str = "any"  # token-estimate family (pipeline.TOKEN_ESTIMATES) for budgeting
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,9 @@ def default_backends() -> tuple[Backend, ...]:
 def default_routes() -> tuple[Route, ...]:
     """Without a config: both families routed to the packaged Qwen2.5-Coder-0.5B."""
     return (
-        Route("qwen", DEMO_MODEL, ("local",), ("python", "javascript", "typescript")),
-        Route("codellama", DEMO_MODEL, ("local",), ("rust", "c", "cpp")),
+        Route("qwen", DEMO_MODEL, ("local",), ("python", "javascript", "typescript"),
+              tokenizer="qwen2"),
+        Route("codellama", DEMO_MODEL, ("local",), ("rust", "c", "cpp"), tokenizer="qwen2"),
     )
 
 
@@ -128,7 +132,7 @@ _PIPELINE = {"chunk_threshold": int, "top_k": int, "min_reduction": float}
 _BACKEND = {"name": str, "url": str, "api_key_file": Path,
             "tokenize": bool}
 _ROUTE = {"name": str, "model": str, "backends": list, "languages": list, "n_ctx": int,
-          "chat": bool}
+          "chat": bool, "tokenizer": str}
 
 
 def _table(data: dict[str, Any], key: str) -> Mapping[str, Any]:
@@ -181,6 +185,8 @@ def _route(table: Mapping[str, Any], i: int, backends: set[str]) -> Route:
         raise ConfigError(f"{where}languages: unknown language {bad[0]!r} "
                           f"(known: {', '.join(LANGUAGES)})")
     check_range(f"{where}n_ctx", values.get("n_ctx", 4096), 16)
+    if values.get("tokenizer", "any") not in TOKEN_ESTIMATES:
+        raise ConfigError(f"{where}tokenizer: must be one of {', '.join(TOKEN_ESTIMATES)}")
     return Route(**values)
 
 

@@ -68,6 +68,8 @@ backends = ["spare"]
     assert vps.url == "http://vps.tailnet:9000" and vps.api_key == "upstream-secret"
     assert "upstream-secret" not in repr(s)
     assert s.route("a").backends == ("vps", "spare")
+    assert s.route("a").tokenizer == "any"
+    assert load_settings(None, {}).routes[0].tokenizer == "qwen2"
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -82,6 +84,8 @@ backends = ["spare"]
     ("default_route = 'zzz'", "default_route: no route"),
     ("[pipeline]\ntop_k = 0", "pipeline.top_k"),
     ("timeouts = 3", "timeouts: expected a table"),
+    ("[[routes]]\nname='r'\nmodel='m'\nbackends=['local']\ntokenizer='gpt2'",
+     "routes\\[0\\].tokenizer: must be one of"),
 ])
 def test_bad_settings_name_the_key(tmp_path, text, fragment):
     path = Path(tmp_path / "o.toml")
