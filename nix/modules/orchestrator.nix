@@ -44,6 +44,7 @@ let
           ];
           n_ctx = cfg.routeContext;
           chat = true;
+          tokenizer = "qwen2"; # token-estimate family for budgeting (pipeline.TOKEN_ESTIMATES)
         }
         {
           name = "codellama";
