@@ -102,11 +102,7 @@ let
     } cfg.settings
   );
 
-  loopback = lib.elem cfg.listenAddress [
-    "127.0.0.1"
-    "::1"
-    "localhost"
-  ];
+  socketService = import ./socket-service.nix lib;
 in
 {
   options.services.cerebrum-backend = {
@@ -227,59 +223,14 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = loopback || cfg.apiKeyFile != null;
-        message = "services.cerebrum-backend: a non-loopback listenAddress needs apiKeyFile.";
-      }
-    ]
-    ++ lib.mapAttrsToList (name: m: {
-      assertion = (m.file != null) != (m.url != null && m.sha256 != null);
-      message = "services.cerebrum-backend.models.${name}: set `file`, or both `url` and `sha256`.";
-    }) cfg.models
-    ++ [
-      {
-        assertion = cfg.models != { };
-        message = "services.cerebrum-backend.models is empty.";
-      }
-      {
-        assertion = cfg.defaultModel == null || cfg.models ? ${cfg.defaultModel};
-        message = "services.cerebrum-backend.defaultModel is not one of models.";
-      }
-    ];
-
-    systemd.sockets.cerebrum-backend = {
-      description = "Cerebrum inference backend socket";
-      wantedBy = [ "sockets.target" ];
-      listenStreams = [
-        (if lib.hasInfix ":" cfg.listenAddress then "[${cfg.listenAddress}]:${toString cfg.port}"
-         else "${cfg.listenAddress}:${toString cfg.port}")
-      ];
-      socketConfig.Backlog = 256;
-    };
-
-    systemd.services.cerebrum-backend = {
+  config = mkIf cfg.enable (lib.mkMerge [
+    (socketService {
+      name = "cerebrum-backend";
       description = "Cerebrum inference backend";
-      requires = [ "cerebrum-backend.socket" ];
-      after = [
-        "cerebrum-backend.socket"
-        "network.target"
-      ];
-      environment = {
-        XDG_CACHE_HOME = "%C/cerebrum-backend";
-        HOME = "%S/cerebrum-backend";
-      }
-      // lib.optionalAttrs (cfg.apiKeyFile != null) {
-        CEREBRUM_BACKEND_API_KEYS_FILE = "%d/api-keys";
-      };
-      serviceConfig = import ./hardening.nix // {
-        ExecStart = "${lib.getExe' cfg.package "cerebrum-backend"} --config ${configFile} --idle-exit ${toString cfg.idleExit}";
-        Restart = "on-failure";
-        RestartSec = 5;
-        StateDirectory = "cerebrum-backend";
-        CacheDirectory = "cerebrum-backend";
-        LoadCredential = lib.optional (cfg.apiKeyFile != null) "api-keys:${cfg.apiKeyFile}";
+      inherit cfg configFile;
+      keysVariable = "CEREBRUM_BACKEND_API_KEYS_FILE";
+      restartSec = 5;
+      serviceConfig = {
         MemoryDenyWriteExecute = cfg.memoryDenyWriteExecute;
         # llama.cpp's thread pool may set thread priorities/affinity (@resources).
         SystemCallFilter = [
@@ -289,9 +240,23 @@ in
         # Loading a 7B model takes a while on a small VPS.
         TimeoutStartSec = 300;
       };
-    };
-
-    networking.firewall.interfaces.${cfg.tailnetInterface}.allowedTCPPorts =
-      mkIf cfg.openTailnetFirewall [ cfg.port ];
-  };
+    })
+    {
+      assertions =
+        lib.mapAttrsToList (name: m: {
+          assertion = (m.file != null) != (m.url != null && m.sha256 != null);
+          message = "services.cerebrum-backend.models.${name}: set `file`, or both `url` and `sha256`.";
+        }) cfg.models
+        ++ [
+          {
+            assertion = cfg.models != { };
+            message = "services.cerebrum-backend.models is empty.";
+          }
+          {
+            assertion = cfg.defaultModel == null || cfg.models ? ${cfg.defaultModel};
+            message = "services.cerebrum-backend.defaultModel is not one of models.";
+          }
+        ];
+    }
+  ]);
 }

@@ -61,11 +61,7 @@ let
     } cfg.settings
   );
 
-  loopback = lib.elem cfg.listenAddress [
-    "127.0.0.1"
-    "::1"
-    "localhost"
-  ];
+  socketService = import ./socket-service.nix lib;
 in
 {
   options.services.cerebrum-orchestrator = {
@@ -183,53 +179,14 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = loopback || cfg.apiKeyFile != null;
-        message = "services.cerebrum-orchestrator: a non-loopback listenAddress needs apiKeyFile.";
-      }
-    ];
-
-    systemd.sockets.cerebrum-orchestrator = {
-      description = "Cerebrum orchestrator socket";
-      wantedBy = [ "sockets.target" ];
-      listenStreams = [
-        (if lib.hasInfix ":" cfg.listenAddress then "[${cfg.listenAddress}]:${toString cfg.port}"
-         else "${cfg.listenAddress}:${toString cfg.port}")
-      ];
-      socketConfig.Backlog = 256;
-    };
-
-    systemd.services.cerebrum-orchestrator = {
-      description = "Cerebrum orchestrator";
-      requires = [ "cerebrum-orchestrator.socket" ];
-      after = [
-        "cerebrum-orchestrator.socket"
-        "network.target"
-      ];
-      environment = {
-        XDG_CACHE_HOME = "%C/cerebrum-orchestrator";
-        HOME = "%S/cerebrum-orchestrator";
-      }
-      // lib.optionalAttrs (cfg.apiKeyFile != null) {
-        CEREBRUM_ORCHESTRATOR_API_KEYS_FILE = "%d/api-keys";
-      };
-      serviceConfig = import ./hardening.nix // {
-        ExecStart = "${lib.getExe' cfg.package "cerebrum-orchestrator"} --config ${configFile} --idle-exit ${toString cfg.idleExit}";
-        Restart = "on-failure";
-        RestartSec = 2;
-        StateDirectory = "cerebrum-orchestrator";
-        CacheDirectory = "cerebrum-orchestrator";
-        LoadCredential =
-          lib.optional (cfg.apiKeyFile != null) "api-keys:${cfg.apiKeyFile}"
-          ++ lib.optional (cfg.upstreamApiKeyFile != null) "upstream-key:${cfg.upstreamApiKeyFile}";
-        # No llama.cpp here: CPython, uvloop and httptools map no writable-executable pages.
-        MemoryDenyWriteExecute = true;
-      };
-    };
-
-    networking.firewall.interfaces.${cfg.tailnetInterface}.allowedTCPPorts =
-      mkIf cfg.openTailnetFirewall [ cfg.port ];
-  };
+  config = mkIf cfg.enable (socketService {
+    name = "cerebrum-orchestrator";
+    description = "Cerebrum orchestrator";
+    inherit cfg configFile;
+    keysVariable = "CEREBRUM_ORCHESTRATOR_API_KEYS_FILE";
+    restartSec = 2;
+    credentials = lib.optional (cfg.upstreamApiKeyFile != null) "upstream-key:${cfg.upstreamApiKeyFile}";
+    # No llama.cpp here: CPython, uvloop and httptools map no writable-executable pages.
+    serviceConfig.MemoryDenyWriteExecute = true;
+  });
 }
