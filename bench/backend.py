@@ -29,6 +29,7 @@ import llama_cpp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import wait_healthy, write_results  # noqa: E402
 from cerebrum import llama_server  # noqa: E402
 from vps_appliance import models  # noqa: E402
 
@@ -94,22 +95,6 @@ async def run_http(session: aiohttp.ClientSession, url: str, prompt: str, max_to
                 n += 1
     assert first is not None and last is not None
     return first - start, n, decode_rate(first, last, n)
-
-
-async def wait_healthy(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen,
-                       timeout: float = 180) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            async with session.get(url + "/health") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not become healthy")
 
 
 def summarize(values: list[float]) -> dict[str, float]:
@@ -214,11 +199,7 @@ async def main() -> int:
         result["ratios"]["b/c"] = summarize([b / c for b, c in zip(rates("backend"),
                                                                    rates("llama-server"),
                                                                    strict=True)])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "backend.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.out / "backend.md").write_text(table)
-    print("\n" + table)
+    write_results(args.out, "backend", result, markdown(result))
     return 0
 
 

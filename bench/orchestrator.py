@@ -30,7 +30,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pi_appliance.pipeline import PipelineConfig, prepare  # noqa: E402
+from bench.harness import wait_healthy, write_results  # noqa: E402
+from bench.pipeline import corpus_report  # noqa: E402
 from vps_appliance import models  # noqa: E402
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -75,34 +76,12 @@ async def timed_stream(session: aiohttp.ClientSession, url: str, body: dict) -> 
     return {"ttft": first - start, "tok_s": (n - 1) / (last - first) if n > 1 else float("nan")}
 
 
-async def wait_healthy(session: aiohttp.ClientSession, url: str, timeout: float = 300) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            async with session.get(url + "/health") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} not healthy")
-
-
-def pipeline_times(cfg: PipelineConfig) -> dict:
-    seed = (CORPUS / "seed_async_refactor.md").read_text()
-    files = sorted(CORPUS.glob("*.*"), key=lambda p: p.stat().st_size)
-    largest = [p for p in files if p.suffix in (".md", ".txt")][-1]
-
-    def ms(text: str) -> float:
-        runs = []
-        for _ in range(30):
-            t = time.perf_counter()
-            prepare(text, cfg)
-            runs.append((time.perf_counter() - t) * 1000)
-        return statistics.median(runs)
-
-    return {"seed_chars": len(seed), "seed_ms": ms(seed), "largest": largest.name,
-            "largest_chars": len(largest.read_text()), "largest_ms": ms(largest.read_text())}
+def pipeline_times(corpus: list[dict]) -> dict:
+    """The seed case's and the largest case's pipeline time, from the corpus report."""
+    seed = next(c for c in corpus if c["case"] == "seed_async_refactor")
+    largest = max(corpus, key=lambda c: c["chars_in"])
+    return {"seed_chars": seed["chars_in"], "seed_ms": seed["ms"], "largest": largest["case"],
+            "largest_chars": largest["chars_in"], "largest_ms": largest["ms"]}
 
 
 async def fake_upstream(tokens: int) -> tuple[web.AppRunner, str]:
@@ -215,18 +194,9 @@ async def main() -> int:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=30)
-    result["pipeline"] = pipeline_times(PipelineConfig())
-    try:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from pipeline import corpus_report  # the pipeline's own per-case report
-        result["corpus"] = corpus_report()
-    except ImportError:
-        result["corpus"] = []
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "orchestrator.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.out / "orchestrator.md").write_text(table)
-    print("\n" + table)
+    result["corpus"] = corpus_report()  # median ms of 31 runs per case
+    result["pipeline"] = pipeline_times(result["corpus"])
+    write_results(args.out, "orchestrator", result, markdown(result))
     return 0
 
 
