@@ -81,9 +81,9 @@ class Planner:
                                    *creq.messages[last + 1:]]
         else:
             payload["prompt"] = prepared.prompt
-        s.metrics.pipeline.observe(prepared.stats_dict()["pipeline_ms"] / 1000)
-        s.metrics.reduction.observe(prepared.stats_dict()["reduction"])
-        s.stats.observe(s.stats.pipeline_ms, prepared.stats_dict()["pipeline_ms"])
+        s.metrics.pipeline.observe(prepared.pipeline_ms / 1000)
+        s.metrics.reduction.observe(prepared.reduction)
+        s.stats.observe(s.stats.pipeline_ms, prepared.pipeline_ms)
         return creq, decision, prepared, payload
 
     async def _exact_tokens(self, decision: routing.Decision, prepared: Prepared,
