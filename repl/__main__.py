@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from . import commands
+from . import commands, key
 from .app import interactive
+from .errors import BadSetting
 from .pipe import main_pipe
 
 DEFAULT_URL = "http://127.0.0.1:7000"
@@ -17,16 +19,28 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments; a REPL on a terminal, pipe mode otherwise."""
     parser = argparse.ArgumentParser(
         prog="cerebrum", description="Streaming REPL for the Cerebrum orchestrator. "
-        "Piped: stdin is the code, -m the instruction, the answer goes to stdout.")
+        "Piped: stdin is the code, -m the instruction, the answer goes to stdout.",
+        epilog=f"The API key sent to the orchestrator is the first key in --key-file, else "
+        f"{key.VARIABLE}. (CEREBRUM_API_KEYS is the services' list of accepted keys: "
+        "the client does not read it.)")
     parser.add_argument("--url", default=os.environ.get("CEREBRUM_URL") or DEFAULT_URL,
                         help=f"orchestrator URL (env CEREBRUM_URL; default {DEFAULT_URL})")
+    parser.add_argument("--key-file", type=Path, metavar="PATH",
+                        help="a file holding the API key (one key a line, # comments; the "
+                        f"first is sent); overrides {key.VARIABLE}")
     parser.add_argument("-m", "--message", help="the instruction (pipe mode)")
     parser.add_argument("--model", default="auto", help="a model or route name, or auto")
     parser.add_argument("--lang", default="auto", choices=(*commands.LANGUAGES, "auto"))
     parser.add_argument("--raw", action="store_true", help="skip the context pipeline")
     args = parser.parse_args(argv)
     url = args.url.rstrip("/")
-    api_key = os.environ.get("CEREBRUM_API_KEY") or None
+    try:
+        api_key = key.client_key(os.environ, args.key_file)
+    except BadSetting as exc:
+        print(f"cerebrum: {exc}", file=sys.stderr)
+        return 2
+    if (hint := key.hint(os.environ, api_key)) is not None:
+        print(hint, file=sys.stderr)
     if sys.stdin.isatty() and sys.stdout.isatty() and args.message is None:
         return interactive(url, api_key)
     opts = commands.Options(model=args.model, language=args.lang, raw=args.raw)

@@ -8,10 +8,11 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from . import client, commands, display, editor, history
+from . import client, commands, display, editor, history, sanitize
 from .editor import Action, Editor
 from .errors import ReplError
 from .terminal import PASTE_OFF, PASTE_ON, Keys, Paste, raw
@@ -68,9 +69,10 @@ class Repl:
                 except KeyboardInterrupt:
                     self.say("^C")
                 except ReplError as exc:
-                    self.say(self.style.error(f"error: {exc}"))
+                    self.say(self.style.error(f"error: {sanitize.clean(str(exc))}"))
                 except Exception as exc:  # never a traceback at the prompt
-                    self.say(self.style.error(f"internal error: {type(exc).__name__}: {exc}"))
+                    self.say(self.style.error(
+                        f"internal error: {type(exc).__name__}: {sanitize.clean(str(exc))}"))
         except EOFError:
             return 0
         finally:
@@ -81,9 +83,10 @@ class Repl:
         ed, row = Editor.new(self.history), 0
         cols = shutil.get_terminal_size((80, 24)).columns
 
-        def draw(cursor: int | None = None) -> int:
+        def draw(cursor: int | None = None, text: str | None = None) -> int:
             prompt, pwidth = self.prompt()
-            out, new_row = display.render(prompt, pwidth, ed.text,
+            text = ed.text if text is None else text
+            out, new_row = display.render(prompt, pwidth, text,
                                           ed.cursor if cursor is None else cursor, cols, row)
             self.write(out)
             return new_row
@@ -98,6 +101,7 @@ class Repl:
                 ed, row = Editor.new(self.history), 0
                 row = draw()
                 continue
+            typed = ed.text
             ed, action = editor.feed(ed, key)
             if action in (Action.SUBMIT, Action.EOF):
                 draw(len(ed.text))
@@ -108,7 +112,7 @@ class Repl:
                     return entry or None
                 ed = Editor.new(self.history)
             elif action is Action.INTERRUPT:
-                draw(len(ed.text))
+                draw(len(typed), typed)  # what was typed stays on screen, as in a shell
                 self.write("^C\n")
                 self.pending.clear()
                 row = 0
@@ -184,14 +188,23 @@ class Repl:
         return True
 
     def ask(self, prompt: str) -> None:
-        """Stream the answer as it arrives; Ctrl-C cancels it."""
+        """Stream the answer as it arrives, scrubbed for the terminal; Ctrl-C cancels it."""
         answer = client.Answer()
         body = commands.request_body(prompt, self.opts)
+        scrub, last = sanitize.Scrubber(), ""
+
+        def show(piece: str) -> None:
+            nonlocal last
+            text = scrub(piece)
+            if text:
+                self.write(text)
+                last = text[-1]
+
         with raw(self.fd, signals=True):
             try:
-                done = asyncio.run(self._stream(body, answer))
+                done = asyncio.run(self._stream(body, answer, show))
             finally:
-                if answer.text and not answer.text.endswith("\n"):
+                if last and last != "\n":
                     self.write("\n")
         if not done:
             self.say(self.style.dim("[cancelled]"))
@@ -203,12 +216,13 @@ class Repl:
         rate = answer.tokens / elapsed if elapsed > 0 else None
         self.say(self.style.dim(display.status_line(answer.stats, answer.tokens, ttft, rate)))
 
-    async def _stream(self, body: dict, answer: client.Answer) -> bool:
+    async def _stream(self, body: dict, answer: client.Answer,
+                      show: Callable[[str], None]) -> bool:
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
         assert task is not None
         loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
-            await client.stream_chat(self.url, body, self.write, answer, self.api_key)
+            await client.stream_chat(self.url, body, show, answer, self.api_key)
         except asyncio.CancelledError:
             task.uncancel()
             return False

@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from .sanitize import clean
+
 DIM, RED, BOLD, RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 
@@ -77,13 +79,13 @@ def status_line(stats: dict[str, Any], tokens: int, ttft_ms: float | None,
 
 
 def stats_text(stats: dict[str, Any]) -> str:
-    """The last answer's `cerebrum` object, one `key: value` a line."""
-    return "\n".join(f"{key}: {json.dumps(value, ensure_ascii=False)}"
+    """The last answer's `cerebrum` object, one `key: value` a line (scrubbed)."""
+    return "\n".join(clean(f"{key}: {json.dumps(value, ensure_ascii=False)}")
                      for key, value in stats.items())
 
 
 def preview_text(preview: dict[str, Any], style: Style) -> str:
-    """A context preview: its stats in one line, then what would be sent."""
+    """A context preview: its stats in one line, then what would be sent (scrubbed)."""
     stats = preview.get("cerebrum") or {}
     head = (f"model {preview.get('model', '?')} · context {stats.get('context', '?')} "
             f"({stats.get('context_reason', '')}) · language {stats.get('language', '?')}")
@@ -93,4 +95,4 @@ def preview_text(preview: dict[str, Any], style: Style) -> str:
             sent.append(f"--- {message.get('role', '?')} ---\n{message.get('content', '')}")
     if not sent and preview.get("prompt"):
         sent.append(str(preview["prompt"]))
-    return style.dim(head) + "\n" + "\n".join(sent)
+    return style.dim(clean(head)) + "\n" + clean("\n".join(sent))

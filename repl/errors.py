@@ -7,6 +7,10 @@ class ReplError(Exception):
     """Base: str(exc) is the one line the user sees."""
 
 
+class BadSetting(ReplError):
+    """A command-line option or environment variable cannot be used."""
+
+
 class Unreachable(ReplError):
     """The orchestrator could not be reached."""
 

@@ -1,12 +1,19 @@
-"""Pipe mode: stdin is the code, -m the instruction, the answer goes to stdout."""
+"""Pipe mode: stdin is the code, -m the instruction, the answer goes to stdout.
+
+On a terminal the answer is scrubbed of control and escape sequences (as in the REPL);
+redirected to a file or a pipe it is written as the model sent it (only lone surrogates,
+which cannot be encoded, become U+FFFD): there it is data, e.g. the converted source file.
+Messages on stderr are always scrubbed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
-from . import client, commands
+from . import client, commands, sanitize
 from .errors import ReplError
 
 
@@ -23,32 +30,50 @@ def prompt_of(code: str, message: str | None) -> str:
 def run(url: str, api_key: str | None, message: str | None, opts: commands.Options,
         stdin: TextIO, out: TextIO, err: TextIO) -> int:
     """Stream one answer to `out`; 0 on success, else 1 (or 130 on Ctrl-C) and one line."""
-    try:
-        prompt = prompt_of("" if stdin.isatty() else stdin.read(), message)
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"cerebrum: cannot read stdin ({type(exc).__name__})", file=err)
-        return 1
-    if not prompt.strip():
-        print("cerebrum: nothing to send: pipe code in and give -m/--message", file=err)
-        return 2
 
-    def emit(text: str) -> None:
-        out.write(text)
-        out.flush()
+    def fail(text: str) -> None:
+        print(f"cerebrum: {sanitize.clean(text)}", file=err)
 
-    answer = client.Answer()
     try:
-        asyncio.run(client.stream_chat(url, commands.request_body(prompt, opts), emit,
-                                       answer, api_key))
-    except ReplError as exc:
-        print(f"cerebrum: {exc}", file=err)
-        return 1
+        return _run(url, api_key, message, opts, stdin, out, fail)
     except KeyboardInterrupt:
-        print("cerebrum: cancelled", file=err)
+        fail("cancelled")
         return 130
     except BrokenPipeError:
         return 1
-    if answer.text and not answer.text.endswith("\n"):
+    except Exception as exc:  # never a traceback: one line, like every other error
+        fail(f"internal error: {type(exc).__name__}: {exc}")
+        return 1
+
+
+def _run(url: str, api_key: str | None, message: str | None, opts: commands.Options,
+         stdin: TextIO, out: TextIO, fail: Callable[[str], None]) -> int:
+    try:
+        prompt = prompt_of("" if stdin.isatty() else stdin.read(), message)
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read stdin ({type(exc).__name__})")
+        return 1
+    if not prompt.strip():
+        fail("nothing to send: pipe code in and give -m/--message")
+        return 2
+    scrub = sanitize.Scrubber() if out.isatty() else sanitize.encodable
+    last = ""
+
+    def emit(piece: str) -> None:
+        nonlocal last
+        text = scrub(piece)
+        if text:
+            out.write(text)
+            out.flush()
+            last = text[-1]
+
+    try:
+        asyncio.run(client.stream_chat(url, commands.request_body(prompt, opts), emit,
+                                       client.Answer(), api_key))
+    except ReplError as exc:
+        fail(str(exc))
+        return 1
+    if last and last != "\n":
         out.write("\n")
     return 0
 

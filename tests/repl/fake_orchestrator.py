@@ -7,6 +7,11 @@ import sys
 
 from aiohttp import web
 
+# A hostile answer, split so that sequences straddle deltas: OSC 52 (set the clipboard),
+# OSC 0 (set the title), CSI 2J (clear the screen), a cursor move, 8-bit CSI, CR, BS, NUL.
+ESCAPES = ["before \x1b]52;c;ZXZpbA==\x07", "safe\x1b]0;pw", "ned\x07 text\x1b[",
+           "2J\x1b[5;1H\x9b31m middle\x00\x08", "\r\nafter\x1b", "]2;again\x1b\\ end\n"]
+
 
 def chunk(text: str) -> bytes:
     return b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": text}}]}
@@ -24,8 +29,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "all backends of route qwen are open",
                                             "code": "breaker_open"}}, status=503,
                                  headers={"Retry-After": "9"})
+    if "HOSTILE_ERROR" in prompt:
+        return web.json_response({"error": {"message": "bad\x1b]0;pwned\x07 thing\x1b[2J",
+                                            "code": "invalid"}}, status=400)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
+    if "ESCAPES" in prompt:
+        for piece in ESCAPES:
+            await resp.write(chunk(piece))
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
     await resp.write(chunk("partial "))
     if "MIDERROR" in prompt:
         await resp.write(b'data: {"error": {"message": "backend vps stalled", '

@@ -15,11 +15,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pexpect
 import pytest
+from screen import Screen
 
 ROOT = Path(__file__).parents[2]
-Spawn = Callable[..., pexpect.spawn]
+Spawn = Callable[..., Screen]
+PROMPT = "cerebrum>"  # the edit line's prompt, as the screen shows it (trailing blank cut)
 
 
 def free_port() -> int:
@@ -45,14 +46,14 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None
     raise AssertionError(f"{url} did not come up")
 
 
-def supervise_argv(tmp: Path, model: Path, max_tokens: int = 8
+def supervise_argv(tmp: Path, model: Path, max_tokens: int = 8, orchestrator_extra: str = ""
                    ) -> tuple[list[str], int, int]:
     """`python -m cerebrum.supervise` for one model: its argv, backend and orchestrator ports."""
     bport, oport = free_port(), free_port()
     (tmp / "backend.toml").write_text(
         f'[[models]]\nname = "tiny"\npath = "{model}"\nn_ctx = 4096\nn_threads = 2\n'
         f"[models.sampling]\ntemperature = 0.0\nmax_tokens = {max_tokens}\n")
-    (tmp / "orchestrator.toml").write_text(f"""
+    (tmp / "orchestrator.toml").write_text(f"""{orchestrator_extra}
 default_max_tokens = {max_tokens}
 [[backends]]
 name = "local"
@@ -69,9 +70,10 @@ n_ctx = 4096
              "--backend-port", str(bport), "--orchestrator-port", str(oport)], bport, oport)
 
 
-def supervise(tmp: Path, model: Path, max_tokens: int = 8) -> Iterator[tuple[str, str]]:
+def supervise(tmp: Path, model: Path, max_tokens: int = 8, orchestrator_extra: str = ""
+              ) -> Iterator[tuple[str, str]]:
     """Run the supervisor with one model; yield the two base URLs."""
-    argv, bport, oport = supervise_argv(tmp, model, max_tokens)
+    argv, bport, oport = supervise_argv(tmp, model, max_tokens, orchestrator_extra)
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -92,6 +94,18 @@ def services(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[tuple[str, str]]:
     """A real backend (tiny model, 8 tokens) and orchestrator: (orchestrator, backend) URLs."""
     yield from supervise(tmp_path_factory.mktemp("svc"), tiny_model)
+
+
+KEY = "sk-cerebrum-test-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_services(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[str, str]]:
+    """The same as `services`, but the orchestrator accepts only the API key KEY."""
+    tmp = tmp_path_factory.mktemp("keyed")
+    (tmp / "keys").write_text(f"# accepted keys\n{KEY}\n")
+    yield from supervise(tmp, tiny_model, orchestrator_extra=f'api_keys_file = "{tmp}/keys"')
 
 
 @pytest.fixture(scope="module")
@@ -118,19 +132,34 @@ def fake_orchestrator() -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-@pytest.fixture
-def spawn() -> Iterator[Spawn]:
-    """Start `python -m repl` in a real pseudo-terminal; all are closed afterwards."""
-    children: list[pexpect.spawn] = []
+def at_prompt(screen: Screen) -> bool:
+    """Whether the REPL waits for input on an empty edit line."""
+    return screen.cursor_line == PROMPT
 
-    def start(url: str, *args: str, **env: str) -> pexpect.spawn:
-        child = pexpect.spawn(sys.executable, ["-m", "repl", "--url", url, *args], cwd=str(ROOT),
-                              env={**os.environ, "TERM": "xterm", **env}, encoding="utf-8",
-                              timeout=60, dimensions=(40, 200))
-        children.append(child)
-        child.expect_exact("> ")
-        return child
+
+@pytest.fixture
+def launch() -> Iterator[Callable[..., Screen]]:
+    """Start `python -m repl ARGS` in a real 40x200 pseudo-terminal; all closed afterwards."""
+    screens: list[Screen] = []
+
+    def start(*args: str, **env: str) -> Screen:
+        screen = Screen.spawn([sys.executable, "-m", "repl", *args], cwd=str(ROOT),
+                              env={**os.environ, "TERM": "xterm", **env})
+        screens.append(screen)
+        return screen
 
     yield start
-    for child in children:
-        child.close(force=True)
+    for screen in screens:
+        screen.close()
+
+
+@pytest.fixture
+def spawn(launch: Callable[..., Screen]) -> Spawn:
+    """The REPL against `url` in a real pseudo-terminal, once it shows its prompt."""
+
+    def start(url: str, *args: str, **env: str) -> Screen:
+        screen = launch("--url", url, *args, **env)
+        screen.wait_for(at_prompt)
+        return screen
+
+    return start

@@ -1,4 +1,5 @@
-"""The REPL in a real pseudo-terminal against a real orchestrator and backend (processes)."""
+"""The REPL in a real pseudo-terminal against a real orchestrator and backend (processes),
+asserted on the screen a terminal emulator (pyte) renders from its output."""
 
 # ruff: noqa: F811  (pytest fixtures imported from harness are test arguments)
 from __future__ import annotations
@@ -6,123 +7,153 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import pexpect
 import pytest
 from harness import (  # fixtures, used by name as arguments
+    PROMPT,
     ROOT,
+    at_prompt,
     fake_orchestrator,  # noqa: F401
     free_port,
+    launch,  # noqa: F401
     services,  # noqa: F401
     slow_services,  # noqa: F401
     spawn,  # noqa: F401
 )
+from screen import Screen
+
+
+def history_file() -> Path:
+    return Path(os.environ["XDG_STATE_HOME"]) / "cerebrum" / "history"
 
 
 def saved_history() -> list[str]:
-    path = Path(os.environ["XDG_STATE_HOME"]) / "cerebrum" / "history"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in history_file().read_text(encoding="utf-8").splitlines()]
+
+
+def cleared(screen: Screen) -> bool:
+    """Only the prompt is left, on the top row."""
+    return screen.lines[0] == PROMPT and not any(screen.lines[1:])
+
 
 LEFT, RIGHT, UP, HOME, DELETE = "\x1b[D", "\x1b[C", "\x1b[A", "\x1b[H", "\x1b[3~"
 STATUS = re.compile(r"\[tiny · \S+ · .+ · \d+ tokens · .+\]")
 
 
 def test_editing_keys(services, spawn):
-    child = spawn(services[0])
-    child.send("xx:lang cobol\x01" + DELETE + DELETE + "\x05\x17rus" + LEFT + LEFT + RIGHT
-               + RIGHT + "t\r")
-    child.expect_exact("language: rust")
-    child.send(":model abc" + LEFT * 3 + "\x0btin\x7fny" + HOME + RIGHT + "\r")
-    child.expect_exact("model: tiny")
-    child.send("garbage\x15:stats\r")
-    child.expect_exact("no stats yet")
-    child.send(":model café漢x字" + LEFT + "\x7f\r")
-    child.expect_exact("model: café漢字")
-    child.send("abc\x03")
-    child.expect_exact("^C")
-    child.send("\x0c")
-    child.expect_exact("\x1b[H\x1b[2J")
-    child.send(":he\t\r")
-    child.expect_exact(":multi")
-    child.send("\x04")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    screen = spawn(services[0])
+    screen.send("xx:lang cobol\x01" + DELETE + DELETE + "\x05\x17rus" + LEFT + LEFT + RIGHT
+                + RIGHT + "t\r")
+    screen.wait_for("language: rust")
+    screen.send(":model abc" + LEFT * 3 + "\x0btin\x7fny" + HOME + RIGHT + "\r")
+    screen.wait_for("model: tiny")
+    screen.send("garbage\x15:stats\r")
+    screen.wait_for("no stats yet")
+    screen.send(":model café漢x字" + LEFT + "\x7f")
+    screen.wait_for(lambda s: s.cursor_line == f"{PROMPT} :model café漢字")
+    screen.send("\r")
+    screen.wait_for("model: café漢字")
+    screen.send("abc\x03")
+    screen.wait_for(f"{PROMPT} abc^C\n{PROMPT}")
+    screen.send("\x0c")
+    screen.wait_for(cleared)
+    screen.send(":he\t\r")
+    screen.wait_for(f"{PROMPT} :help\n:help     this list")
+    screen.wait_for(":multi")
+    screen.send("\x04")
+    assert screen.wait_exit() == 0
 
 
 def test_history_survives_a_restart(services, spawn):
-    child = spawn(services[0])
-    child.send(":lang rust\r")
-    child.expect_exact("language: rust")
-    child.send("fn main() {}\r")
-    child.expect(STATUS)
-    child.send(":quit\r")
-    child.expect(pexpect.EOF)
+    screen = spawn(services[0])
+    screen.send(":lang rust\r")
+    screen.wait_for("language: rust")
+    screen.send("fn main() {}\r")
+    screen.wait_for(STATUS)
+    screen.send(":quit\r")
+    assert screen.wait_exit() == 0
     assert saved_history() == ["fn main() {}"]
-    child = spawn(services[0])
-    child.send(UP + UP + "\r")  # commands are not kept; the prompt is
-    child.expect(STATUS)
+    screen = spawn(services[0])
+    screen.send(UP + UP)  # commands are not kept; the prompt is
+    screen.wait_for(lambda s: s.cursor_line == f"{PROMPT} fn main() {{}}")
+    screen.send("\r")
+    screen.wait_for(STATUS)
+
+
+def test_history_file_is_private(services, spawn):
+    umask = os.umask(0o022)  # the usual umask, inherited by the REPL: files 0644, dirs 0755
+    try:
+        screen = spawn(services[0])
+    finally:
+        os.umask(umask)
+    screen.send("x = 1\r")
+    screen.wait_for(STATUS)
+    assert stat.S_IMODE(history_file().stat().st_mode) == 0o600
+    assert stat.S_IMODE(history_file().parent.stat().st_mode) == 0o700
+    assert [p.name for p in history_file().parent.iterdir()] == ["history"]
 
 
 def test_multiline_and_paste(services, spawn):
-    child = spawn(services[0])
-    child.send(":multi\r")
-    child.expect_exact("multiline on")
-    child.expect_exact("[multi: blank line sends]> ")
-    child.send("def f():\r")
-    child.expect_exact("... ")
-    child.send("    return 1\r\r")
-    child.expect(STATUS)
-    child.send(":raw on\r:context\r")
-    child.expect_exact("context raw")
-    child.expect_exact("def f():\r\n    return 1")
-    child.send(":multi\r")
-    child.expect_exact("multiline off")
+    screen = spawn(services[0])
+    screen.send(":multi\r")
+    screen.wait_for("multiline on")
+    screen.wait_for(lambda s: s.cursor_line == "cerebrum [multi: blank line sends]>")
+    screen.send("def f():\r")
+    screen.wait_for(lambda s: s.cursor_line == "...")
+    screen.send("    return 1\r\r")
+    screen.wait_for(STATUS)
+    screen.send(":raw on\r:context\r")
+    screen.wait_for("context raw")
+    screen.wait_for("--- user ---\ndef f():\n    return 1")
+    screen.send(":multi\r")
+    screen.wait_for("multiline off")
+    screen.wait_for(at_prompt)
     lines = "".join(f"x{i} = {i}\r" for i in range(200))
-    child.send("\x1b[200~" + lines + "\x1b[201~")
-    child.expect_exact("... ")
-    child.send("explain\r")
-    child.expect(STATUS)
-    child.send(":context\r")
-    child.expect_exact("x199 = 199\r\nexplain")
+    screen.send("\x1b[200~" + lines + "\x1b[201~")
+    screen.wait_for(lambda s: s.cursor_line == "..." and "x199 = 199" in s.text)
+    screen.send("explain\r")
+    screen.wait_for(STATUS)
+    screen.send(":context\r")
+    screen.wait_for("x198 = 198\nx199 = 199\nexplain")
     entries = saved_history()
     assert entries[-1].count("\n") == 200 and entries[0] == "def f():\n    return 1"
 
 
 def test_commands(services, spawn):
-    child = spawn(services[0])
-    child.send(":help\r")
-    child.expect_exact(":raw      on|off")
-    child.send(":stats\r")
-    child.expect_exact("no stats yet")
-    child.send(":context\r")
-    child.expect_exact("nothing to preview yet")
-    child.send(":nope\r")
-    child.expect_exact("unknown command :nope: try :help, :model, :lang")
-    child.send(":lang cobol\r")
-    child.expect_exact(":lang takes python|javascript|typescript|rust|c|cpp|auto")
-    child.send(":raw sometimes\r")
-    child.expect_exact(":raw takes on|off")
-    child.send(":lang python\r:model tiny\r:raw on\r")
-    child.expect_exact("raw: on")
-    child.send("x = 1  # make it 2\r")
-    child.expect(STATUS)
-    child.send(":stats\r")
-    child.expect_exact('language: "python"')
-    child.expect_exact('context: "raw"')
-    child.send(":raw off\r:context\r")
-    child.expect_exact("model tiny · context")
-    child.send(":clear\r")
-    child.expect_exact("\x1b[H\x1b[2J")
-    child.send(":stats\r")
-    child.expect_exact("no stats yet")
-    child.send(":quit\r")
-    child.expect(pexpect.EOF)
+    screen = spawn(services[0])
+    screen.send(":help\r")
+    screen.wait_for(":raw      on|off")
+    screen.send(":stats\r")
+    screen.wait_for("no stats yet")
+    screen.send(":context\r")
+    screen.wait_for("nothing to preview yet")
+    screen.send(":nope\r")
+    screen.wait_for("unknown command :nope: try :help, :model, :lang")
+    screen.send(":lang cobol\r")
+    screen.wait_for(":lang takes python|javascript|typescript|rust|c|cpp|auto")
+    screen.send(":raw sometimes\r")
+    screen.wait_for(":raw takes on|off")
+    screen.send(":lang python\r:model tiny\r:raw on\r")
+    screen.wait_for("raw: on")
+    screen.send("x = 1  # make it 2\r")
+    screen.wait_for(STATUS)
+    screen.send(":stats\r")
+    screen.wait_for('language: "python"')
+    screen.wait_for('context: "raw"')
+    screen.send(":raw off\r:context\r")
+    screen.wait_for("model tiny · context")
+    screen.send(":clear\r")
+    screen.wait_for(cleared)
+    screen.send(":stats\r")
+    screen.wait_for(f"{PROMPT} :stats\nno stats yet: ask something first\n{PROMPT}")
+    screen.send(":quit\r")
+    assert screen.wait_exit() == 0
 
 
 def metric(base: str, name: str) -> float:
@@ -136,42 +167,75 @@ def test_ctrl_c_cancels_the_generation(slow_services, spawn):
     orchestrator, backend = slow_services
     name = "cerebrum_backend_generations_cancelled_total"
     before = metric(backend, name)
-    child = spawn(orchestrator)
-    child.send("Write a very long story about a dragon.\r")
-    child.expect_exact("dragon.\r\n")
-    child.expect(r"\w\w")  # tokens are arriving
-    child.send("\x03")
-    child.expect_exact("[cancelled]")
-    child.expect_exact("> ")
+    screen = spawn(orchestrator)
+    screen.send("Write a very long story about a dragon.\r")
+    # tokens are arriving, on the lines under the prompt as typed
+    screen.wait_for(lambda s: re.search(r"\w\w", s.after(f"{PROMPT} Write a very long story "
+                                                          "about a dragon.\n")))
+    screen.send("\x03")
+    screen.wait_for(lambda s: "[cancelled]" in s.recent and at_prompt(s))
     deadline = time.monotonic() + 60
     while metric(backend, name) <= before:
         assert time.monotonic() < deadline, "the backend did not stop generating"
         time.sleep(0.1)
-    child.send(":stats\r")
-    child.expect_exact("no stats yet")
+    screen.send(":stats\r")
+    screen.wait_for("no stats yet")
 
 
 def test_orchestrator_down(spawn):
-    child = spawn(f"http://127.0.0.1:{free_port()}")
-    child.send("hello\r")
-    child.expect_exact("error: cannot reach the orchestrator at http://127.0.0.1:")
-    child.expect_exact("> ")
-    assert "Traceback" not in child.before
+    screen = spawn(f"http://127.0.0.1:{free_port()}")
+    screen.send("hello\r")
+    screen.wait_for(lambda s: "error: cannot reach the orchestrator at http://127.0.0.1:"
+                    in s.after(f"{PROMPT} hello\n") and at_prompt(s))
+    assert b"Traceback" not in screen.raw
 
 
 @pytest.mark.parametrize(("prompt", "message"), [
     ("SHED", "error: orchestrator busy (busy: 1 requests in flight; retry in 7 s); retry in 7 s"),
     ("BREAKER", "error: every backend's circuit breaker is open; retry in 9 s"),
-    ("MIDERROR", "error: the answer broke off: backend vps stalled"),
-    ("MALFORMED", "error: malformed answer stream: event is not JSON"),
+    ("MIDERROR", "partial\nerror: the answer broke off: backend vps stalled"),
+    ("MALFORMED", "partial\nerror: malformed answer stream: event is not JSON"),
+    ("HOSTILE_ERROR", "error: orchestrator error 400: bad thing"),
 ])
 def test_error_messages(fake_orchestrator, spawn, prompt, message):
-    child = spawn(fake_orchestrator)
-    child.send(prompt + "\r")
-    child.expect_exact(message)
-    child.send(":help\r")  # still running
-    child.expect_exact(":quit")
-    assert "Traceback" not in child.before
+    screen = spawn(fake_orchestrator)
+    screen.send(prompt + "\r")
+    screen.wait_for(re.compile(re.escape(f"{PROMPT} {prompt}\n{message}") + r".*\n" + PROMPT))
+    screen.send(":help\r")  # still running
+    screen.wait_for(":quit")
+    assert b"Traceback" not in screen.raw
+    assert b"\x1b]" not in screen.raw and screen.title == ""
+
+
+def test_model_escape_sequences_never_reach_the_terminal(fake_orchestrator, spawn):
+    screen = spawn(fake_orchestrator)
+    screen.send("some text\r")  # the screen holds something that a clear would erase
+    screen.wait_for(lambda s: "partial" in s.recent and at_prompt(s))
+    screen.send("ESCAPES\r")
+    screen.wait_for(re.compile(r"before safe text middle\nafter end\n\[\? · .*\]\n" + PROMPT))
+    assert screen.lines[0].startswith("cerebrum → http://127.0.0.1:")  # nothing cleared
+    assert screen.title == ""
+    assert "\x1b]" not in screen.raw.decode() and "\x9b" not in screen.raw.decode()
+    assert b"ZXZpbA" not in screen.raw and b"\x1b[2J" not in screen.raw
+    # the REPL's own styling is kept: a bold prompt, a dim status line
+    assert screen.emulator.buffer[screen.emulator.cursor.y][0].bold
+    assert re.search(rb"\x1b\[2m\[\? \xc2\xb7 ", screen.raw)
+
+
+def test_pipe_mode_scrubs_a_terminal_but_not_a_file(fake_orchestrator, launch):
+    screen = launch("--url", fake_orchestrator, "-m", "ESCAPES")
+    assert screen.wait_exit() == 0
+    assert screen.text == "before safe text middle\nafter end"
+    assert b"\x1b" not in screen.raw and screen.title == ""
+    done = subprocess.run([sys.executable, "-m", "repl", "--url", fake_orchestrator, "-m",
+                           "ESCAPES"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("before \x1b]52;c;ZXZpbA==\x07safe\x1b]0;pwned\x07")
+    failed = subprocess.run([sys.executable, "-m", "repl", "--url", fake_orchestrator, "-m",
+                             "HOSTILE_ERROR"], capture_output=True, text=True, timeout=120,
+                            cwd=ROOT)
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr == "cerebrum: orchestrator error 400: bad thing\n"
 
 
 def test_pipe_mode(services):
@@ -188,15 +252,19 @@ def test_pipe_mode(services):
 
 
 def test_no_color(services, spawn):
-    child = spawn(services[0], NO_COLOR="1")
-    child.send("x = 1\r")
-    child.expect(STATUS)
-    child.send(":quit\r")
-    child.expect(pexpect.EOF)
-    assert "\x1b[0m" not in child.before and "\x1b[2m" not in child.before
+    screen = spawn(services[0], NO_COLOR="1")
+    screen.send("x = 1\r")
+    screen.wait_for(STATUS)
+    screen.send(":quit\r")
+    assert screen.wait_exit() == 0
+    assert b"\x1b[0m" not in screen.raw and b"\x1b[2m" not in screen.raw
+    assert not screen.emulator.buffer[0][0].bold
     coloured = spawn(services[0])
     coloured.send("x = 1\r")
-    coloured.expect(r"\x1b\[2m\[tiny")
+    coloured.wait_for(STATUS)
+    coloured.wait_for(at_prompt)
+    assert re.search(rb"\x1b\[2m\[tiny", coloured.raw)
+    assert coloured.emulator.buffer[coloured.emulator.cursor.y][0].bold
 
 
 @pytest.mark.slow
@@ -216,12 +284,10 @@ def test_a_shedding_real_orchestrator_is_one_line_with_when_to_retry(slow_servic
         while in_flight(orchestrator) < 2:
             assert time.monotonic() < deadline, "the two streams did not start"
             time.sleep(0.05)
-        child = spawn(orchestrator)
-        child.send("hello\r")
-        child.expect_exact("error: orchestrator busy")
-        child.expect_exact("retry in 1 s")
-        child.expect_exact("> ")
-        assert "Traceback" not in child.before
+        screen = spawn(orchestrator)
+        screen.send("hello\r")
+        screen.wait_for(re.compile(r"\nerror: orchestrator busy .*retry in 1 s\n" + PROMPT))
+        assert b"Traceback" not in screen.raw
     finally:
         for conn in holders:
             conn.close()
