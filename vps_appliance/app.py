@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from cerebrum.activation import Activity, Clock
 from cerebrum.auth import bearer_ok
@@ -18,7 +19,15 @@ from cerebrum.openai import error_body
 
 from . import handlers, models
 from .engine import Loader, ModelSlot, load_llama
-from .errors import BackendError, Overloaded, PayloadTooLarge, Unauthorized
+from .errors import (
+    BackendError,
+    BadRequest,
+    ClientStalled,
+    HeaderTooLarge,
+    Overloaded,
+    PayloadTooLarge,
+    Unauthorized,
+)
 from .metrics import Metrics
 from .settings import ModelSpec, Settings
 from .state import (
@@ -36,6 +45,7 @@ log = structlog.get_logger("cerebrum.backend")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _OPEN_PATHS = frozenset({"/health"})
+MAX_LINE_BYTES = 8190  # the request line and each header: aiohttp's default, made explicit
 
 
 def error_response(exc: BackendError, request_id: str | None = None) -> web.Response:
@@ -60,6 +70,35 @@ def _from_http(exc: web.HTTPException, body_limit: int) -> BackendError:
     return err
 
 
+# What each HTTP parser error means, named by type: its message quotes the offending bytes,
+# which may hold a key, so it is never echoed or logged.
+_MALFORMED = {
+    http_exceptions.BadHttpMethod: "the request line has an unknown method",
+    http_exceptions.BadStatusLine: "the request line is malformed",
+    http_exceptions.InvalidURLError: "the request target is not a valid URL",
+    http_exceptions.InvalidHeader: "a header name or value is malformed",
+    http_exceptions.ContentLengthError: "the body is shorter than its Content-Length",
+    http_exceptions.TransferEncodingError: "the chunked body is malformed",
+    http_exceptions.DecompressSizeError: "the body decompresses to more than allowed",
+    http_exceptions.ContentEncodingError: "the body does not match its Content-Encoding",
+    http_exceptions.PayloadEncodingError: "the body is malformed",
+}
+
+
+def protocol_error(exc: BaseException | None, max_line: int) -> BackendError:
+    """Translate what aiohttp's HTTP parser rejected at the boundary (by type, never text)."""
+    if isinstance(exc, http_exceptions.LineTooLong):
+        return HeaderTooLarge(f"the request line or a header is over the limit of {max_line} "
+                              "bytes")
+    if isinstance(exc, web.RequestPayloadError):  # the body broke while read; why is its cause
+        exc = exc.__cause__ or http_exceptions.PayloadEncodingError("")
+    if isinstance(exc, http_exceptions.HttpProcessingError):
+        what = next((text for kind, text in _MALFORMED.items() if isinstance(exc, kind)),
+                    "the HTTP message is malformed")
+        return BadRequest(f"malformed HTTP request: {what}", code="malformed_request")
+    return BackendError("internal server error")
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request ID, in-flight accounting, metrics and one structured log line per request."""
@@ -74,21 +113,36 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         try:
             response = await handler(request)
+        except ClientStalled:
+            raise  # mid-stream: there is no error response to send
         except BackendError as exc:
             response = error_response(exc, request_id)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
             response = error_response(_from_http(exc, app[SETTINGS].max_body_bytes), request_id)
+        except web.RequestPayloadError as exc:
+            response = error_response(protocol_error(exc, MAX_LINE_BYTES), request_id)
         status = response.status
         if not response.prepared:
             response.headers["X-Request-ID"] = request_id
         return response
+    except ClientStalled as exc:
+        status = exc.status
+        metrics.stalled_clients.labels(ctx.log.get("model", "")).inc()
+        log.warning("client_stalled", request_id=request_id,
+                    write_timeout_s=app[SETTINGS].write_timeout)
+        if request.transport is not None:
+            request.transport.abort()  # drop what the client never read
+        raise ConnectionResetError("client stalled") from None
     except (asyncio.CancelledError, ConnectionResetError):
         status = 499  # the client went away (nginx's code for it)
         raise
     except Exception as exc:
-        log.exception("unhandled", request_id=request_id, error=type(exc).__name__)
+        # Where, not what: an exception's message may quote the request.
+        log.error("unhandled", request_id=request_id, error=type(exc).__name__,
+                  at=[f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}"
+                      for f in traceback.extract_tb(exc.__traceback__)[-3:]])
         response = error_response(BackendError("internal server error"), request_id)
         return response
     finally:

@@ -72,6 +72,22 @@ class PayloadTooLarge(BackendError):
     code = "payload_too_large"
 
 
+class HeaderTooLarge(BackendError):
+    """The request line or a header is over the HTTP parser's limit."""
+
+    status = 431
+    type = "invalid_request_error"
+    code = "header_too_large"
+
+
+class ClientStalled(BackendError):
+    """A streamed response could not be written within the write timeout."""
+
+    status = 499  # the response has started; this only labels the request in metrics
+    type = "invalid_request_error"
+    code = "client_stalled"
+
+
 class Overloaded(BackendError):
     """The model's wait queue is full; the client should retry later."""
 

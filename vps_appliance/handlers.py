@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from cerebrum.openai import error_body
 
 from . import chat
 from .engine import Done, Event, Failed, ModelSlot, Piece
-from .errors import BackendError, NotFound
+from .errors import BackendError, ClientStalled, NotFound, PayloadTooLarge
 from .protocol import (
     CompletionRequest,
     Envelope,
@@ -29,8 +30,14 @@ from .protocol import (
 )
 from .state import CLOCK, CONTEXT, METRICS, SETTINGS, SLOTS
 
+STREAM_BUFFER_BYTES = 64 * 1024  # per stream: the kernel's send buffer and asyncio's own
+
 
 async def _body(request: web.Request) -> Any:
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        # Refuse before reading: a client announcing a huge body need not send it.
+        raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
     return decode_json(await request.read())
 
 
@@ -116,27 +123,57 @@ async def _stream(request: web.Request, env: Envelope, first: Event,
         "X-Accel-Buffering": "no",
         "X-Request-ID": request[CONTEXT].request_id,
     })
+    _small_buffers(request)
     await response.prepare(request)
+    timeout = request.app[SETTINGS].write_timeout
     event, is_first = first, True
     while True:
         if isinstance(event, Piece):
-            await response.write(sse(env.chunk(event.text, first=is_first)))
+            await _send(response, sse(env.chunk(event.text, first=is_first)), timeout)
             is_first = False
         elif isinstance(event, Failed):
             error = error_body(event.message, "server_error", "generation_failed")
-            await response.write(sse(error))
+            await _send(response, sse(error), timeout)
             break
         else:
             _finish(request, event)
             if is_first and env.kind == "chat":
-                await response.write(sse(env.chunk("", first=True)))
-            await response.write(sse(env.chunk(None, finish_reason=event.finish_reason,
-                                               usage=event.usage)))
+                await _send(response, sse(env.chunk("", first=True)), timeout)
+            await _send(response, sse(env.chunk(None, finish_reason=event.finish_reason,
+                                                usage=event.usage)), timeout)
             break
         event = await anext(events)
-    await response.write(sse("[DONE]"))
-    await response.write_eof()
+    await _send(response, sse("[DONE]"), timeout)
+    await _send(response, None, timeout)
     return response
+
+
+def _small_buffers(request: web.Request) -> None:
+    """Bound what a stream can queue for its client, so one that stops reading is noticed
+    within write_timeout rather than after the kernel has absorbed megabytes (Linux grows a
+    loopback socket's send buffer to 4 MiB); tokens trickle, so throughput does not suffer."""
+    transport = request.transport
+    if transport is None:
+        return
+    transport.set_write_buffer_limits(high=STREAM_BUFFER_BYTES)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_BUFFER_BYTES)
+
+
+async def _send(response: web.StreamResponse, data: bytes | None, timeout: float) -> None:
+    """Write one event (None: end the stream), or give up on a client that stopped reading.
+
+    A write waits only while the transport's buffer is full, i.e. the client has not read
+    what the kernel already holds for it; raising here closes the generation (and frees
+    the model) through the caller's `aclosing`.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await (response.write(data) if data is not None else response.write_eof())
+    except TimeoutError:
+        raise ClientStalled(f"the client read nothing for {timeout} s") from None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

@@ -35,6 +35,10 @@ class Metrics:
         self.cancelled = Counter(PREFIX + "generations_cancelled",
                                  "Generations stopped early because the client went away",
                                  ["model"], registry=r)
+        self.stalled_clients = Counter(
+            PREFIX + "stalled_clients",
+            "Streams dropped because the client read nothing within write_timeout",
+            ["model"], registry=r)
         self.model_loaded = Gauge(PREFIX + "model_loaded", "1 when the model is resident",
                                   ["model"], registry=r)
         self.load_seconds = Gauge(PREFIX + "model_load_seconds", "Time the last load took",

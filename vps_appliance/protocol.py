@@ -14,7 +14,10 @@ from .settings import Sampling
 
 Kind = Literal["chat", "completion"]
 _ROLES = ("system", "user", "assistant", "tool", "developer")
-_MAX_STOPS = 4
+_MAX_STOPS = 4  # OpenAI's limit
+_MAX_STOP_CHARS = 256  # the stop scanner holds back up to this much text per token
+_MAX_MESSAGES = 1024  # far beyond any context window; bounds the chat template's work
+_MAX_TOP_K = 2**31 - 1  # llama.cpp reads it as a C int
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,10 @@ def _stop(body: dict[str, Any]) -> tuple[str, ...]:
         return ()
     stops = [stop] if isinstance(stop, str) else stop
     if (not isinstance(stops, list) or len(stops) > _MAX_STOPS
-            or not all(isinstance(s, str) and s for s in stops)):
+            or not all(isinstance(s, str) and 0 < len(s) <= _MAX_STOP_CHARS for s in stops)):
         raise BadRequest(f"'stop' must be a non-empty string or an array of up to {_MAX_STOPS} "
-                         "non-empty strings", param="stop")
+                         f"non-empty strings of at most {_MAX_STOP_CHARS} characters",
+                         param="stop")
     return tuple(stops)
 
 
@@ -128,8 +132,12 @@ def _params(body: dict[str, Any], defaults: Sampling, max_tokens_cap: int) -> Ge
         raise BadRequest(f"'max_tokens' must be between 1 and {max_tokens_cap}, got {max_tokens}",
                          param="max_tokens")
     top_k = _integer(body, "top_k")
-    if top_k is not None and top_k < 0:
-        raise BadRequest(f"'top_k' must be >= 0, got {top_k}", param="top_k")
+    if top_k is not None and not 0 <= top_k <= _MAX_TOP_K:
+        raise BadRequest(f"'top_k' must be between 0 and {_MAX_TOP_K}, got {top_k}",
+                         param="top_k")
+    seed = _integer(body, "seed")
+    if seed is not None and not -(2**63) <= seed < 2**64:
+        raise BadRequest("'seed' must be a 64-bit integer", param="seed")
     return GenerationParams(
         max_tokens=max_tokens,
         temperature=_number(body, "temperature", defaults.temperature, 0.0, 2.0),
@@ -138,7 +146,7 @@ def _params(body: dict[str, Any], defaults: Sampling, max_tokens_cap: int) -> Ge
         min_p=_number(body, "min_p", defaults.min_p, 0.0, 1.0),
         repeat_penalty=_number(body, "repeat_penalty", defaults.repeat_penalty, 0.0, 10.0),
         stop=_stop(body),
-        seed=_integer(body, "seed"),
+        seed=None if seed is None else seed % 2**32,  # llama.cpp's seed is 32 bits
     )
 
 
@@ -180,6 +188,9 @@ def parse_chat(body: Any, defaults: Sampling, max_tokens_cap: int) -> Completion
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' is required: a non-empty array of {role, content}",
                          param="messages")
+    if len(messages) > _MAX_MESSAGES:
+        raise BadRequest(f"'messages' has {len(messages)} entries; at most {_MAX_MESSAGES} "
+                         "are accepted", param="messages")
     out = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict):

@@ -2,6 +2,10 @@
 
 `load_settings` is the only place that reads configuration; every value is validated there
 with a message that names the key, so a bad file fails at start-up, never mid-request.
+
+`write_timeout` (seconds, default 30; `CEREBRUM_BACKEND_WRITE_TIMEOUT`) bounds each write of
+a streamed response: a client that reads nothing for that long is dropped and its generation
+cancelled, so it cannot hold the model's only generation slot.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_tokens_cap: int = 4096
     token_buffer: int = 64
+    write_timeout: float = 30.0
     idle_exit: float = 0.0
     cache_dir: Path = field(default_factory=default_cache_dir)
     log_level: str = "info"
@@ -83,6 +88,7 @@ _TOP_KEYS: dict[str, type] = {
     "max_body_bytes": int,
     "max_tokens_cap": int,
     "token_buffer": int,
+    "write_timeout": float,
     "idle_exit": float,
     "cache_dir": Path,
     "log_level": str,
@@ -178,6 +184,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
     check_range("max_body_bytes", settings.max_body_bytes, 1024)
     check_range("max_tokens_cap", settings.max_tokens_cap, 1)
     check_range("token_buffer", settings.token_buffer, 1)
+    check_range("write_timeout", settings.write_timeout, 0.01, 3600.0)
     check_range("idle_exit", settings.idle_exit, 0.0)
     if settings.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level: must be one of debug, info, warning, error")

@@ -1,16 +1,19 @@
-"""Shared pieces: bearer keys, loopback/exposure rules, socket-activation env, idle tracking."""
+"""Shared pieces: bearer keys, exposure rules, socket activation, idle tracking, JSON bodies."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import time
 
 import pytest
 
 from cerebrum.activation import Activity, host_of, inherited_socket, wait_idle
 from cerebrum.auth import bearer_ok
 from cerebrum.config import ConfigError, check_exposure, env_overrides, is_loopback, keys_from
+from cerebrum.openai import InvalidBody, decode_json
 
 
 def test_bearer_keys():
@@ -83,3 +86,45 @@ async def test_idle_tracking_with_a_steered_clock():
     assert activity.idle_for() == 2.0
     now[0] += 10
     assert await asyncio.wait_for(wait_idle(activity, 5.0), 5) == 12.0
+
+
+@pytest.mark.parametrize("raw, code, fragment", [
+    (b"[" * 100_000 + b"]" * 100_000, "invalid_json", "more than 64 levels deep"),
+    (b"{" * 100_000, "invalid_json", "more than 64 levels deep"),
+    (b'{"a": ' + b"[" * 65 + b"]" * 65 + b"}", "invalid_json", "more than 64 levels deep"),
+    (b'"\\ud800"', "invalid_encoding", "lone UTF-16 surrogate escape (\\ud800)"),
+    (b'{"\\udc00": 1}', "invalid_encoding", "(\\udc00)"),
+    (b"[NaN]", "invalid_json", "NaN"),
+    (b'{"t": -Infinity}', "invalid_json", "-Infinity"),
+    (b"[1e400]", "invalid_json", "out of range"),
+    (b"[0." + b"1" * 100 + b"]", "invalid_json", "a number of 102 characters"),
+    (b"9" * 5000, "invalid_json", "integer too long"),
+    (b"\xc3\x28", "invalid_encoding", "not valid UTF-8 (byte 0)"),
+    (b" \n ", "invalid_json", "empty"),
+    (b'{"a": 1', "invalid_json", "not valid JSON"),
+])
+def test_decode_json_refuses_what_later_code_cannot_take(raw, code, fragment):
+    with pytest.raises(InvalidBody) as caught:
+        decode_json(raw)
+    assert caught.value.code == code and fragment in str(caught.value)
+
+
+def test_decode_json_accepts_what_is_merely_unusual():
+    assert decode_json(b"[" * 64 + b"]" * 64) is not None
+    assert decode_json(b'{"code": "' + b"[{" * 5000 + b'"}') == {"code": "[{" * 5000}
+    assert decode_json(b'"\\ud83d\\ude00 \\\\ud800"') == "\U0001f600 \\ud800"
+    assert decode_json(b'{"nul": "a\\u0000b", "n": 18446744073709551615, "x": 1e308}') == {
+        "nul": "a\x00b", "n": 2**64 - 1, "x": 1e308}
+
+
+@pytest.mark.parametrize("shape", [
+    b"[" * 512, b"[]" * 256, b'{"a":' * 200, b'["\\' * 300, b'"\\"' * 300, b"[0," * 256,
+    b"[" * 64 + b"]" * 64, b'{"s": "' + b"\\ud800" * 150,
+])
+def test_decode_json_is_linear_on_hostile_shapes(shape):
+    """1 MiB of each shape decodes (or is refused) in well under a second: no quadratic path."""
+    body = shape * (2**20 // len(shape))
+    started = time.perf_counter()
+    with contextlib.suppress(InvalidBody):
+        decode_json(body)
+    assert time.perf_counter() - started < 2.0

@@ -1,4 +1,4 @@
-"""The HTTP API on a real server with the tiny random llama: shapes, errors, auth, metrics."""
+"""The HTTP API on a real server with the tiny random llama: shapes, auth, metrics."""
 
 from __future__ import annotations
 
@@ -104,65 +104,8 @@ async def test_invalid_request_id_is_replaced(tiny, http):
         assert len(resp.headers["X-Request-ID"]) == 32
 
 
-def _chat(**extra):
-    return {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], **extra}
-
-
 def _prompt(**extra):
     return {"model": "tiny", "prompt": "def f", **extra}
-
-
-# (method, path, body: dict | bytes | None, status, error code or None, message fragment)
-BAD_INPUTS = [
-    ("POST", CHAT, b"{not json", 400, "invalid_json", "not valid JSON"),
-    ("POST", CHAT, b"\xff\xfe\x00", 400, "invalid_encoding", "not valid UTF-8"),
-    ("POST", CHAT, b"", 400, "invalid_json", "empty"),
-    ("POST", CHAT, b"[1, 2]", 400, "invalid_request", "must be a JSON object"),
-    ("POST", CHAT, {"model": "tiny"}, 400, "invalid_request", "'messages' is required"),
-    ("POST", CHAT, {"model": "tiny", "messages": "hi"}, 400, "invalid_request", "'messages'"),
-    ("POST", CHAT, {"model": "tiny", "messages": [{"role": "x", "content": "a"}]}, 400,
-     "invalid_request", "role must be one of"),
-    ("POST", CHAT, {"model": "tiny", "messages": [{"role": "user", "content": 1}]}, 400,
-     "invalid_request", "content must be"),
-    ("POST", COMPLETIONS, {"model": "tiny"}, 400, "invalid_request", "'prompt' is required"),
-    ("POST", COMPLETIONS, _prompt(prompt=["a", "b"]), 400, "invalid_request", "'prompt'"),
-    ("POST", COMPLETIONS, _prompt(prompt=""), 400, "invalid_request", "empty"),
-    ("POST", CHAT, _chat(temperature="hot"), 400, "invalid_request", "'temperature'"),
-    ("POST", CHAT, _chat(max_tokens=0), 400, "invalid_request", "'max_tokens' must be between"),
-    ("POST", CHAT, _chat(max_tokens=-5), 400, "invalid_request", "'max_tokens' must be between"),
-    ("POST", CHAT, _chat(max_tokens=201), 400, "invalid_request", "between 1 and 200"),
-    ("POST", CHAT, _chat(max_tokens="10"), 400, "invalid_request", "must be an integer"),
-    ("POST", CHAT, _chat(stop=["a"] * 5), 400, "invalid_request", "'stop'"),
-    ("POST", CHAT, _chat(stream="true"), 400, "invalid_request", "'stream' must be a boolean"),
-    ("POST", CHAT, _chat(n=3), 400, "invalid_request", "'n' must be 1"),
-    ("POST", CHAT, _chat(model="gpt-4"), 404, "model_not_found", "'gpt-4' does not exist"),
-    ("POST", CHAT, _chat(model="../../etc/passwd"), 404, "model_not_found", "does not exist"),
-    ("POST", COMPLETIONS, _prompt(prompt="def f " * 400), 400, "context_length_exceeded",
-     "context is 256 tokens"),
-    ("POST", COMPLETIONS, _prompt(prompt="def f " * 30, max_tokens=200), 400,
-     "context_length_exceeded", "max_tokens can be at most"),
-    ("POST", COMPLETIONS, b'{"prompt": "' + b"x" * 5000 + b'"}', 413, "payload_too_large",
-     "over the limit of 4096 bytes"),
-    ("POST", "/v1/tokenize", {"model": "tiny"}, 400, "invalid_request", "'text' is required"),
-    ("POST", "/v1/embeddings", {}, 404, "not_found", "no such endpoint"),
-    ("GET", CHAT, None, 405, "method_not_allowed", "Method Not Allowed"),
-]
-
-
-@pytest.mark.parametrize("method, path, body, status, code, fragment", BAD_INPUTS,
-                         ids=[f"{i}-{b[1]}-{b[3]}" for i, b in enumerate(BAD_INPUTS)])
-async def test_bad_input_gets_a_clear_json_error_and_the_server_stays_up(
-        tiny, http, method, path, body, status, code, fragment):
-    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body} if body else {}
-    async with http.request(method, tiny + path, **kwargs) as resp:
-        assert resp.status == status
-        assert resp.headers["Content-Type"].startswith("application/json")
-        assert "X-Request-ID" in resp.headers
-        error = (await resp.json())["error"]
-    assert error["code"] == code and fragment in error["message"]
-    assert set(error) >= {"message", "type", "code"}
-    async with http.post(tiny + COMPLETIONS, json=_prompt(max_tokens=1)) as resp:
-        assert resp.status == 200
 
 
 async def test_api_keys_guard_everything_but_health(start_backend, tiny_model, http):

@@ -58,6 +58,9 @@ def test_completion_request_accepts_single_prompt_array_and_stop_string():
     ({"prompt": "x", "model": 3}, "'model' must be a non-empty string"),
     ({"prompt": "x", "suffix": "y"}, "'suffix' is not supported"),
     ({"prompt": "x", "seed": "1"}, "'seed' must be an integer"),
+    ({"prompt": "x", "seed": 2**64}, "'seed' must be a 64-bit integer"),
+    ({"prompt": "x", "top_k": 2**31}, "'top_k' must be between 0 and 2147483647"),
+    ({"prompt": "x", "stop": "s" * 257}, "at most 256 characters"),
 ])
 def test_bad_completion_fields_name_the_field(body, fragment):
     with pytest.raises(BadRequest, match=fragment):
@@ -75,6 +78,21 @@ def test_bad_completion_fields_name_the_field(body, fragment):
 def test_bad_chat_messages_name_the_message(messages, fragment):
     with pytest.raises(BadRequest, match=fragment):
         parse_chat({"messages": messages}, DEFAULTS, 100)
+
+
+def test_a_64_bit_seed_is_folded_to_llama_cpps_32_bits():
+    assert parse_completion({"prompt": "x", "seed": 2**64 - 1}, DEFAULTS, 100).params.seed == \
+        2**32 - 1
+    assert parse_completion({"prompt": "x", "seed": -1}, DEFAULTS, 100).params.seed == 2**32 - 1
+    assert parse_completion({"prompt": "x", "seed": 7}, DEFAULTS, 100).params.seed == 7
+
+
+def test_messages_are_capped_at_1024():
+    one = {"role": "user", "content": "x"}
+    assert len(parse_chat({"messages": [one] * 1024}, DEFAULTS, 100).messages) == 1024
+    with pytest.raises(BadRequest, match="has 1025 entries; at most 1024") as caught:
+        parse_chat({"messages": [one] * 1025}, DEFAULTS, 100)
+    assert caught.value.param == "messages"
 
 
 def test_decode_json_distinguishes_encoding_from_syntax():

@@ -85,3 +85,16 @@ def test_exposure_guard_needs_a_key_off_loopback():
     with pytest.raises(ConfigError, match="CEREBRUM_API_KEYS"):
         check_exposure("0.0.0.0", load_settings(None, {}).api_keys)
     check_exposure("0.0.0.0", load_settings(None, {"CEREBRUM_API_KEYS": "k"}).api_keys)
+
+
+def test_write_timeout_defaults_to_30_s_and_reads_the_file_and_environment(tmp_path):
+    assert load_settings(None, {}).write_timeout == 30.0
+    assert load_settings(write(tmp_path, "write_timeout = 5"), {}).write_timeout == 5.0
+    env = {"CEREBRUM_BACKEND_WRITE_TIMEOUT": "2.5"}
+    assert load_settings(write(tmp_path, "write_timeout = 5"), env).write_timeout == 2.5
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "nan", "inf", "3601"])
+def test_write_timeout_out_of_range_names_the_key(raw):
+    with pytest.raises(ConfigError, match=r"write_timeout: must be between 0\.01 and 3600"):
+        load_settings(None, {"CEREBRUM_BACKEND_WRITE_TIMEOUT": raw})
