@@ -37,14 +37,15 @@ _REQUEST = re.compile(r"\b(?:can|could|would|will) (?:you|u)\b|\bplease\b|\bi (?
                       r"\b|\bwhy (?:does|is|do|did|are|am|doesn't|isn't)\b|\b(?:should|must|needs?"
                       r" to|has to|have to) (?:be )?\w+|\bmake sure\b|\b(?:don't|do not) "
                       r"(?:change|touch|use|remove|rename|break)\b", re.I)
-_SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z`\"'(\[])|[ \t]*\n(?=[ \t]*[A-Z`\"'(\[])"
+# `(?<![ \t])`: a run of blanks is tried from its first blank only, not from each of them.
+_SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z`\"'(\[])|(?<![ \t])[ \t]*+\n(?=[ \t]*[A-Z`\"'(\[])"
                        r"|\n[ \t]*\n|\n(?=[ \t]*(?:[-*+]|\d+[.)])[ \t])")
 _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
-_MARKER = re.compile(r"(?:#|//|/\*+|^\s*\*|--)[ \t]*(TODO|FIXME|XXX)\b(?:\([^)]*\))?[:\s-]*(.*)")
+_MARKER = re.compile(r"(?:#|//|/\*+|^\s*\*|--)[ \t]*(TODO|FIXME|XXX)\b(?:\([^)]*+\))?[:\s-]*(.*)")
 _MENTIONS_TODO = re.compile(r"\b(?:todo|fixme|xxx)s?\b", re.I)
 
 _BACKTICK = re.compile(r"`([^`\n]+)`")
-_QUALIFIED = re.compile(r"\b[A-Za-z_]\w*(?:(?:\.|::|#)[A-Za-z_]\w*)+")
+_QUALIFIED = re.compile(r"\b[A-Za-z_]\w*+(?:(?:\.|::|#)[A-Za-z_]\w*+)+")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
 _SNAKE = re.compile(r"(?<![\w.])_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*(?![\w(])"
                     r"|(?<![\w.])_+[A-Za-z]\w*")
@@ -117,16 +118,18 @@ def is_directive(sentence: str) -> bool:
 
 def _prose(text: str, segment: int) -> list[Directive]:
     out: list[Directive] = []
-    pos = 0
-    for piece in _SENTENCE.split(text):
-        start = text.find(piece, pos)
-        end = start + len(piece)
-        pos = end
+    start = counted = line = 0  # line: newlines before `counted`, counted as we go
+    for sep in [*_SENTENCE.finditer(text), None]:
+        end = sep.start() if sep else len(text)
+        piece = text[start:end]
         stripped = piece.strip()
         if stripped and is_directive(stripped):
             lead = len(piece) - len(piece.lstrip())
+            line += text.count("\n", counted, start + lead)
+            counted = start + lead
             out.append(Directive(" ".join(stripped.split()), "prose", segment, start + lead,
-                                 start + lead + len(stripped), text.count("\n", 0, start + lead)))
+                                 start + lead + len(stripped), line))
+        start = sep.end() if sep else end
     return out
 
 

@@ -34,20 +34,24 @@ _LINE_COMMENT = MappingProxyType({
     "erlang": "%", "tex": "%", "matlab": "%",
 })
 
-_FENCE_TAG = re.compile(r"^[ \t]*(?:```+|~~~+)[ \t]*\{?\.?([\w+#.-]+)", re.M)
+_FENCE_TAG = re.compile(r"^[ \t]*+(?:```++|~~~++)[ \t]*+\{?\.?([\w+#.-]+)", re.M)
 _FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,}).*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
 _GENERIC_TAGS = frozenset({"text", "txt", "plain", "plaintext", "code", "none", "raw", "output"})
 _EXTENSION = re.compile(r"\.(py|pyi|js|jsx|mjs|cjs|ts|tsx|mts|rs|c|h|cpp|cc|cxx|hpp|hh|hxx)\b"
                         r"(?![\w(])")
-_STEM = re.compile(r"[\w/-][\w./-]*$")
+_STEM_CHARS = frozenset("./-_")
 
 # (language, weight, patterns): a few strong cues each; weights make one hit of a telltale
 # construct (`let mut`, `std::`, `#include`) outweigh several generic ones (`->`, `::`).
 # Every pattern opens with one literal and checks the word boundary behind it, so the regex
 # engine jumps from literal to literal instead of trying each position (~50x faster); the
-# alternatives of one cue are separate patterns for the same reason.
+# alternatives of one cue are separate patterns for the same reason. Runs that could trade
+# characters with what follows them are possessive, so a hostile line costs one read per cue
+# occurrence rather than one per way of splitting it.
 _CUE_SOURCES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
-    ("python", 3, (r"def(?<!\wdef)[ \t]+\w+[ \t]*\(.*\)[^:{\n]*:[ \t]*(?:#.*)?$",)),
+    # `def f(…) -> T:` with an optional comment: the `)` tried are those followed by `:`
+    # before any other `)`, `:` or `{`, so each part of the line is read once.
+    ("python", 3, (r"def(?<!\wdef)[ \t]++\w++[ \t]*+\(.*?\)[^):{\n]*+:[ \t]*+(?:#.*)?$",)),
     ("python", 3, (r"from(?<!\wfrom)[ \t]+[\w.]+[ \t]+import[ \t]",)),
     ("python", 2, (r"import(?<!\wimport)[ \t]+[\w.]+(?:[ \t]+as[ \t]+\w+)?[ \t]*$",)),
     ("python", 2, (r"self\.(?<!\wself\.)\w",)),
@@ -71,12 +75,13 @@ _CUE_SOURCES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("c", 1, (r"#[ \t]*(?:define|ifndef|ifdef|endif|include)\b",)),
     ("cpp", 3, (r"std::", r"template[ \t]*<", r"#[ \t]*include[ \t]*<[a-z_]+>")),
     ("cpp", 3, (r"public:", r"private:", r"protected:", r"nullptr\b", r"namespace[ \t]+\w+")),
-    ("cpp", 2, (r"class[ \t]+\w+[^;{\n]*\{", r"cout\b", r"auto[ \t]+\w+[ \t]*=")),
+    ("cpp", 2, (r"class[ \t]+\w++[^;{\n]*\{", r"cout\b", r"auto[ \t]+\w+[ \t]*=")),
     ("cpp", 2, (r"::(?<=\w::)~?\w+[ \t]*\(",)),
-    ("javascript", 3, (r"function(?<!\wfunction)[ \t]*\*?[ \t]*\w*[ \t]*\(",
+    ("javascript", 3, (r"function(?<!\wfunction)[ \t]*+\*?[ \t]*+\w*+[ \t]*+\(",
                        r"console\.\w+\(")),
-    ("javascript", 2, (r"const[ \t]+[\w{}\[\], ]+[ \t]*=", r"let[ \t]+[\w{}\[\], ]+[ \t]*=",
-                       r"var[ \t]+[\w{}\[\], ]+[ \t]*=", r"=>")),
+    ("javascript", 2, (r"const[ \t]++[\w{}\[\],][\w{}\[\], ]*+[ \t]*+=",
+                       r"let[ \t]++[\w{}\[\],][\w{}\[\], ]*+[ \t]*+=",
+                       r"var[ \t]++[\w{}\[\],][\w{}\[\], ]*+[ \t]*+=", r"=>")),
     ("javascript", 2, (r"require\(", r"module\.exports\b",
                        r"export[ \t]+(?:default|const|function)")),
     ("javascript", 1, (r"===", r"!==", r"await\b", r"document\.", r"Promise\b", r"\.then\(")),
@@ -90,6 +95,10 @@ _CUES = tuple((lang, weight, tuple(re.compile(p, re.M) for p in patterns))
               for lang, weight, patterns in _CUE_SOURCES)
 del _CUE_SOURCES
 _CUE_SAMPLE = 6000  # chars: plenty to tell languages apart, and bounded time on huge pastes
+# Lines longer than this (minified code, data, a pasted paragraph) are left out of the sample:
+# they say little about the language, and a cue tried at each of its occurrences on such a
+# line would read the rest of the line each time.
+_CUE_LINE = 400
 _CUE_MIN = 3
 
 
@@ -135,19 +144,34 @@ def detect_language(text: str, explicit: str | None = None) -> tuple[str | None,
 def _file_extensions(text: str) -> Iterator[str]:
     """Extensions of file names mentioned in prose (`see app.py`), not `self.ts` in code."""
     prose = _FENCED.sub("", text)
+    line_start = line_end = -1
+    line_is_code = False
     for m in _EXTENSION.finditer(prose):
-        line_start = prose.rfind("\n", 0, m.start()) + 1
-        if not _STEM.search(prose, max(line_start, m.start() - 80), m.start()):
-            continue
-        line_end = prose.find("\n", m.end())
-        if not is_code_line(prose[line_start : line_end if line_end >= 0 else len(prose)]):
+        if m.start() > line_end:  # a new line: find its bounds and read it once
+            line_start = prose.rfind("\n", 0, m.start()) + 1
+            line_end = prose.find("\n", m.end())
+            line_end = len(prose) if line_end < 0 else line_end
+            line_is_code = is_code_line(prose[line_start:line_end])
+        if not line_is_code and _has_stem(prose, max(line_start, m.start() - 80), m.start()):
             yield m.group(1)
+
+
+def _has_stem(text: str, lo: int, hi: int) -> bool:
+    """Whether text[lo:hi] ends in a file stem: path characters, not only dots."""
+    k = hi
+    while k > lo and (text[k - 1].isalnum() or text[k - 1] in _STEM_CHARS):
+        k -= 1
+        if text[k] != ".":
+            return True
+    return False
 
 
 def cue_scores(text: str) -> tuple[str | None, dict[str, int]]:
     """The language the syntax cues point at (or None) and the per-language scores."""
     scores: Counter[str] = Counter()
     sample = text[:_CUE_SAMPLE]
+    if len(sample) > _CUE_LINE:
+        sample = "\n".join(line for line in sample.split("\n") if len(line) <= _CUE_LINE)
     for lang, weight, patterns in _CUES:
         hits = sum(len(p.findall(sample)) for p in patterns)
         if hits:

@@ -14,29 +14,38 @@ from types import MappingProxyType
 # Every alternative opens with a known character (#, /, quotes), so the regex engine skips
 # ahead with a character-set test instead of trying each alternative at each position.
 # A Python string prefix (f, rb, …) is left in place: it is not an identifier (see below).
+# Linear on hostile text: a literal's body is possessive (it has one reading anyway); a quote
+# right after a backslash opens nothing (`(?<!\\")`: outside a literal that is never valid code,
+# and it stops an unterminated `"\"\"\"…` from being re-read from each escaped quote); a raw
+# string, like a block comment, runs to the end when unclosed instead of being re-read from
+# each later opener.
 _PY_STRING = (r"\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)"
-              r"|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'")
-_C_STRING = r"\"(?:\\.|[^\"\\\n])*\""
-_C_CHAR = r"'(?:\\.|[^'\\\n])*'"
+              r"|\"(?<!\\\")(?:\\.|[^\"\\\n])*+\"|'(?<!\\')(?:\\.|[^'\\\n])*+'")
+_C_STRING = r"\"(?<!\\\")(?:\\.|[^\"\\\n])*+\""
+_C_CHAR = r"'(?<!\\')(?:\\.|[^'\\\n])*+'"
 _BLOCK_COMMENT = r"/\*[\s\S]*?(?:\*/|\Z)"
 _LINE_COMMENT = r"//[^\n]*"
 _DIRECTIVE = r"\#(?:\\\n|[^\n])*"  # outside strings and comments, C's `#` is a directive
 # A `/` right after an operator or opening bracket (one space allowed) starts a regex literal.
-_REGEX_LITERAL = (r"/(?:(?<=[(,=:\[!&|?{};>]/)|(?<=[(,=:\[!&|?{};>] /))(?![/*])"
-                  r"(?:\\.|\[(?:\\.|[^\]\\\n])*\]|[^/\\\n\[])+/[a-z]*")
+# One that never closes (a division after all) is skipped whole as plain code (group `code`):
+# re-read from every `/` inside it, a line of `[/]` would cost its length squared.
+_REGEX_START = r"/(?:(?<=[(,=:\[!&|?{};>]/)|(?<=[(,=:\[!&|?{};>] /))(?![/*])"
+_REGEX_BODY = r"(?:\\.|\[(?:\\.|[^\]\\\n])*+\]|[^/\\\n\[])++"
 
 _JAVASCRIPT = (rf"(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
-               rf"|(?P<string>{_C_STRING}|{_C_CHAR}|`(?:\\.|[^`\\])*`|{_REGEX_LITERAL})")
+               rf"|(?P<string>{_C_STRING}|{_C_CHAR}|`(?<!\\`)(?:\\.|[^`\\])*+`"
+               rf"|{_REGEX_START}{_REGEX_BODY}/[a-z]*)|(?P<code>{_REGEX_START}{_REGEX_BODY})")
 _MASKS = {
     "python": rf"(?P<comment>\#[^\n]*)|(?P<string>{_PY_STRING})",
     "c": (rf"(?P<directive>{_DIRECTIVE})|(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
           rf"|(?P<string>{_C_STRING}|{_C_CHAR})"),
     "cpp": (rf"(?P<directive>{_DIRECTIVE})|(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
-            rf"|(?P<string>R\"(?P<delim>[^()\\ \n]{{0,16}})\([\s\S]*?\)(?P=delim)\""
+            rf"|(?P<string>R\"(?P<delim>[^()\\ \n]{{0,16}})\([\s\S]*?(?:\)(?P=delim)\"|\Z)"
             rf"|{_C_STRING}|{_C_CHAR})"),
     # Rust: `'a` is a lifetime, so only a one-character (or escaped) literal is a char.
     "rust": (rf"(?P<comment>{_LINE_COMMENT}|{_BLOCK_COMMENT})"
-             r"|(?P<string>b?r(?P<hashes>\#*)\"[\s\S]*?\"(?P=hashes)|b?\"(?:\\.|[^\"\\])*\""
+             r"|(?P<string>b?r(?P<hashes>\#*)\"[\s\S]*?(?:\"(?P=hashes)|\Z)"
+             r"|b?\"(?<!\\\")(?:\\.|[^\"\\])*+\""
              r"|b?'(?:\\(?:u\{[0-9a-fA-F]+\}|x[0-9a-fA-F]{2}|.)|[^\\'\n])')"),
     "javascript": _JAVASCRIPT,
     "typescript": _JAVASCRIPT,
@@ -44,7 +53,9 @@ _MASKS = {
 _PATTERNS = MappingProxyType({lang: re.compile(p, re.M) for lang, p in _MASKS.items()})
 del _MASKS
 
-IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?![\w\"'])")  # no leading \b: it defeats the fast scan
+# No leading \b: it defeats the fast scan. The lookbehind after the first character skips
+# starts inside a word, which would each re-read the word before a quote (`xxxx"`).
+IDENTIFIER = re.compile(r"[A-Za-z_](?<![A-Za-z_][A-Za-z_])\w*+(?![\w\"'])")
 
 # Reserved words only: contextual ones (get, set, type, match, string…) are names too often.
 KEYWORDS = frozenset(keyword.kwlist) | frozenset((
@@ -86,7 +97,9 @@ def mask(code: str, language: str | None) -> str:
 
 def _blank(match: re.Match[str]) -> str:
     text = match.group()
-    kind = match.lastgroup if match.lastgroup in ("comment", "directive") else "string"
+    kind = match.lastgroup if match.lastgroup in ("comment", "directive", "code") else "string"
+    if kind == "code":
+        return text
     if kind == "comment":
         return _spaces(text)
     if kind == "directive":

@@ -7,14 +7,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-_OPEN_FENCE = re.compile(r"(`{3,}|~{3,})([^\n`]*)\n")
+# Possessive runs, and no start inside a run: a flood of markers costs one pass, not one per
+# position in it.
+_OPEN_FENCE = re.compile(r"((?<!`)`{3,}+|(?<!~)~{3,}+)([^\n`]*+)\n")
 
+# Every pattern below reads one line, possibly a 200 KB one (a minified bundle): quantifiers
+# that could give characters to each other are possessive (`*+`, `++`), so the engine reads
+# each run once instead of trying every split of it.
 # A line opening with one of these is code whatever follows: prose never starts so.
 _CODE_START = re.compile(r"""^(?:
     (?:async\s+)?def\s+\w+\s*\( | class\s+\w+\s*[:(<{] | from\s+[\w.]+\s+import\b
     | import\s+[\w.{*"']+\s*(?:;|$|from\b|as\b|,)
     | (?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+\w+\s*[<(]
-    | (?:pub\s+)?(?:struct|enum|trait|mod|union)\s+\w+\s*[{;<(] | impl\s*[<\w] | use\s+[\w:]+.*;
+    | (?:pub\s+)?(?:struct|enum|trait|mod|union)\s+\w+\s*[{;<(] | impl\s*[<\w] | use\s+[\w:]++.*;
     | let\s+(?:mut\s+)?\w+\s*[:=] | (?:const|var|let)\s+[\w{\[]+\s*[:=]
     | (?:export\s+)?(?:async\s+)?function\s*\w*\s*\(
     | export\s+(?:default|const|class|interface|type|function|\{)
@@ -28,11 +33,19 @@ _CODE_LIKE = re.compile(r"""^(?:
     | (?:if|for|while|switch|elif|with|except)\b.*[:{)]$
     | (?:else|try|finally|do)\b\s*[:{]?$ | (?:pass|break|continue|None)$ | print\( | console\.\w+\(
     | (?:static|extern|inline|virtual|unsigned|const|volatile)\s | class\s+\w+\s*$
-    | (?:void|int|char|float|double|bool|auto|long|short|size_t|[A-Z]\w*(?:<.*>)?)
-      \s*\**\s*\w+\s*\(.*[){,]$
 )""", re.X)
-_CODE_END = re.compile(r"(?:[;{}\[(,]|\)\s*(?:->.*)?:?|=>|\\)$")
-_CODE_INNER = re.compile(r"^\w[\w.\[\]]*\s*(?:[-+*/%|&^]|<<|>>|//)?=[^=]|==|!=|->|::|\+\+|&&|\|\|")
+# Also weaker: a C declaration `Type *name(…` on a line ending in `)`, `{` or `,` (checked
+# apart). Type and name may split one word (`Foobar(` reads as `Fooba r(`): that case is its
+# own alternative, so a long word is read once rather than once per split.
+_C_DECL = re.compile(r"""(?:
+    (?:void|int|char|float|double|bool|auto|long|short|size_t)\s*+\**+\s*+\w++\s*+\(
+    | [A-Z]\w++\s*+\( | [A-Z]\w*+(?:<.*>)?\s*+\**+\s*+\w++\s*+\(
+)""", re.X)
+# `) -> T` anywhere ends like code too; searched apart, as `->.*$` tried after each `)` would
+# read the rest of the line once per `)`.
+_CODE_END = re.compile(r"(?:[;{}\[(,]|\)\s*+:?|=>|\\)$")
+_ARROW = re.compile(r"\)\s*+->")
+_CODE_INNER = re.compile(r"^\w[\w.\[\]]*+\s*+(?:[-+*/%|&^]|<<|>>|//)?=[^=]|==|!=|->|::|\+\+|&&|\|\|")
 _WORD = re.compile(r"[A-Za-z][a-z']+")
 
 
@@ -50,14 +63,15 @@ class Segment:
 def segment(text: str) -> list[Segment]:
     """Prose and code segments of `text`, in order; fenced blocks are code, the rest by cues."""
     out: list[Segment] = []
-    pos = 0
+    pos = line = 0  # line: the number of newlines before pos, counted as pos moves on
     for start, end, body, info in fences(text):
-        out.extend(_split_unfenced(text[pos:start], text.count("\n", 0, pos),
-                                   has_fences=True))
+        out.extend(_split_unfenced(text[pos:start], line, has_fences=True))
+        line += text.count("\n", pos, start)
         tag = info.split()[0] if info.strip() else None
-        out.append(Segment("code", body, text.count("\n", 0, start) + 1, tag, fenced=True))
+        out.append(Segment("code", body, line + 1, tag, fenced=True))
+        line += text.count("\n", start, end)
         pos = end
-    out.extend(_split_unfenced(text[pos:], text.count("\n", 0, pos), has_fences=pos > 0))
+    out.extend(_split_unfenced(text[pos:], line, has_fences=pos > 0))
     return [s for s in out if s.text.strip()]
 
 
@@ -65,26 +79,24 @@ def fences(text: str) -> Iterator[tuple[int, int, str, str]]:
     """(start, end, body, info string) of each fenced block, an unclosed one running to the
     end; found by plain string search, which is much faster than one regex for the block."""
     pos = 0
-    while text.find("```", pos) >= 0 or text.find("~~~", pos) >= 0:
-        m = _OPEN_FENCE.search(text, pos)
-        if m is None:
-            return
+    while m := _OPEN_FENCE.search(text, pos):
         start = text.rfind("\n", 0, m.start()) + 1
         if text[start : m.start()].strip(" \t"):
             pos = m.end()  # not at the start of a line: inline backticks, not a fence
             continue
         fence, body_start = m.group(1), m.end()
         body_end = end = len(text)
-        close = text.find(fence, body_start)
-        while close >= 0:
-            line_start = text.rfind("\n", 0, close) + 1
-            line_end = text.find("\n", close)
+        # The closing fence is a line of the fence (or longer) with only blanks around it;
+        # lines are read once each, however many fence markers a line holds.
+        line_start = body_start
+        while line_start < len(text):
+            line_end = text.find("\n", line_start)
             line_end = len(text) if line_end < 0 else line_end
-            if not text[line_start:close].strip(" \t") and \
-                    not text[close:line_end].strip(" \t" + fence[0]):
+            line = text[line_start:line_end].lstrip(" \t")
+            if line.startswith(fence) and not line.strip(" \t" + fence[0]):
                 body_end, end = max(body_start, line_start - 1), line_end
                 break
-            close = text.find(fence, close + len(fence))
+            line_start = line_end + 1
         yield start, end, text[body_start:body_end], m.group(2).strip()
         pos = end
 
@@ -142,15 +154,20 @@ def _classify(lines: list[str]) -> list[Literal["prose", "code"]]:
 
 def _fill_blanks(kinds: list[Literal["prose", "code"] | None]) -> list[Literal["prose", "code"]]:
     """A blank line belongs to code when code is on both sides of it, else to prose."""
+    following: list[Literal["prose", "code"] | None] = []  # the next non-blank kind after i
+    nxt: Literal["prose", "code"] | None = None
+    for kind in reversed(kinds):
+        following.append(nxt)
+        nxt = kind if kind is not None else nxt
+    following.reverse()
     out: list[Literal["prose", "code"]] = []
     prev: Literal["prose", "code"] | None = None
-    for i, kind in enumerate(kinds):
+    for kind, after in zip(kinds, following, strict=True):
         if kind is not None:
             out.append(kind)
             prev = kind
             continue
-        nxt = next((k for k in kinds[i + 1 :] if k is not None), None)
-        out.append("code" if prev == "code" and nxt == "code" else "prose")
+        out.append("code" if prev == "code" and after == "code" else "prose")
     return out
 
 
@@ -161,7 +178,8 @@ def is_code_line(line: str) -> bool:
     s = line.strip()
     if _CODE_START.match(s):
         return True
-    if _CODE_LIKE.match(s) or _CODE_END.search(s) or _CODE_INNER.search(s):
+    if (_CODE_LIKE.match(s) or (_C_DECL.match(s) and s.endswith((")", "{", ",")))
+            or _CODE_END.search(s) or _ARROW.search(s) or _CODE_INNER.search(s)):
         return not _reads_as_sentence(s)
     return len(_WORD.findall(s)) < 2 and not s.endswith((".", "?", "!"))
 
