@@ -48,10 +48,14 @@ def chunk(code: str, language: str | None, cfg: PipelineConfig, *, block: int = 
     spans: list[Span] | None = None
     if len(code) <= cfg.chunk_threshold:
         spans = [Span("block", None, 0, len(lines.raw) - 1)]
-    elif language == "python":
-        spans = python_spans(code, lines, cfg)
-    elif language in BRACE_LANGUAGES:
-        spans = brace_spans(lines, language, cfg)
+    else:
+        try:
+            if language == "python":
+                spans = python_spans(code, lines, cfg)
+            elif language in BRACE_LANGUAGES:
+                spans = brace_spans(lines, language, cfg)
+        except RecursionError:
+            spans = None  # nesting past any real code's: the plain windows still cover it
     if not spans:
         spans = window_spans(lines.raw, cfg)
     return _finalize(spans, lines, language, block, first_index)

@@ -28,8 +28,10 @@ _PREFIX = re.compile(r"^(?:\s*(?:\#!?\[[^\]]*\]|@[\w.]+(?:\([^)]*\))?|export\b|d
 # A C/C++ function: any return type, then the (maybe qualified) name, parameters and `{`.
 # After the parameters anything but `;` may come before the `{` (const, noexcept, `-> T`, an
 # initializer list): one character class, as nested alternatives backtrack exponentially.
+# The `)` before the `{` is checked by a lookahead (the first of `)`, `;`, `{` after `(` is a
+# `)`), as `\([^;{]*\)[^;{]*\{` would try each `)` with a fresh read to the `{`.
 _C_FUNCTION = (r"(?:[^(=;{]*?[\s*&>])?(?P<name>(?:\w+::)*~?\w+|operator\s*[^\s(]+)\s*"
-               r"\([^;{]*\)[^;{]*\{")
+               r"\((?=[^;{)]*+\))[^;{]*+\{")
 _SOURCES = {
     "rust": (
         ("impl", r"impl\b(?:\s*<[^{]*?>)?\s+(?:[\w:<>,' ]+?\s+for\s+)?(?P<name>[\w:]+)"),
@@ -59,7 +61,9 @@ _SOURCES = {
                   r"(?:final\s*)?(?::[^{;]*)?\{"),
         ("enum", r"(?:typedef\s+)?enum\s+(?:class\s+|struct\s+)?(?P<name>\w+)"),
         ("function", _C_FUNCTION),
-        ("declarations", r"typedef\b.*?(?P<name>\w+)\s*;\s*$|.*?(?P<name2>\w+)\s*(?:\(|\[|=|;)"),
+        # `\b`: a name is tried from its first letter only, not once per letter.
+        ("declarations", r"typedef\b.*?\b(?P<name>\w++)\s*;\s*$"
+                         r"|.*?\b(?P<name2>\w++)\s*(?:\(|\[|=|;)"),
     ),
 }
 _PATTERNS = MappingProxyType({family: tuple((kind, re.compile(p, re.S)) for kind, p in pats)
@@ -73,6 +77,9 @@ _MEMBER_FUNCTION = MappingProxyType({
     "c": re.compile(_C_FUNCTION, re.S),
 })
 _HEADER_CHARS = 400
+# Containers opened inside containers at most this deep (real code stays under 5): each level
+# reads its whole body again, and the recursion must stay far from Python's limit.
+_MAX_NESTING = 16
 _NOT_NAMES = frozenset({"if", "for", "while", "switch", "catch", "return", "sizeof", "with"})
 _CONTINUES = re.compile(r"(?:[,(\[{=+\-*/%&|?:.<>!]|=>|&&|\|\|)\s*$")
 _JS_STATEMENT = re.compile(r"\s*(?:import|export|const|let|var|function|async|class|interface|"
@@ -202,7 +209,7 @@ def _item(lines: Lines, lead: int, start: int, end: int, base: int, language: st
         defines = tuple(dict.fromkeys(identifiers(" ".join(lines.masked[start : end + 1]))))
     else:
         defines = (name,) if name else ()
-    if kind in _CONTAINERS and end > open_line + 1 \
+    if kind in _CONTAINERS and base < _MAX_NESTING and end > open_line + 1 \
             and lines.masked[end].strip().startswith("}"):
         opened = _container(lines, lead, start, end, open_line, base, language, kind,
                             qualified, name, cfg)

@@ -19,7 +19,10 @@ _ITEM = re.compile(r"(?:async\s+)?(def|class)\s+(\w+)")
 
 def python_spans(code: str, lines: Lines, cfg: PipelineConfig) -> list[Span] | None:
     """Spans of a Python block, or None when it is not Python enough to split."""
-    tree = _parse(code)
+    try:
+        tree = _parse(code)
+    except (RecursionError, MemoryError):
+        return None  # nested past the parser's limits: plain windows, not a guess by indent
     if tree is None:
         return _indent_spans(lines, cfg)
     spans: list[Span] = []

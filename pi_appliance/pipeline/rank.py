@@ -140,11 +140,16 @@ def rank(chunks: Sequence[Chunk], instruction: Instruction, named: Sequence[str]
     docs = [term_counts(c.text, split) for c in chunks]
     n = len(docs)
     avgdl = sum(sum(d.values()) for d in docs) / n if n else 0.0
-    df = Counter(t for d in docs for t in query if t in d)
+    # Each document is read for the query's terms it holds, in query order (so the float sums
+    # are the same as a walk over the query): not the whole query per chunk, which is
+    # quadratic when a long instruction meets many chunks.
+    position = {t: i for i, t in enumerate(query)}
+    present = [sorted((t for t in d if t in position), key=position.__getitem__) for d in docs]
+    df = Counter(t for terms_in in present for t in terms_in)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
     todo = set(instruction.comment_lines)
     out: list[Scored] = []
-    for c, doc in zip(chunks, docs, strict=True):
+    for c, doc, terms_in in zip(chunks, docs, present, strict=True):
         why: list[str] = []
         score = 0.0
         for weight, reason in _named_hits(c, named):
@@ -155,8 +160,8 @@ def rank(chunks: Sequence[Chunk], instruction: Instruction, named: Sequence[str]
             why.append("holds the TODO")
         length = sum(doc.values())
         bm25 = 0.0
-        for t in query:
-            tf = doc.get(t, 0)
+        for t in terms_in:
+            tf = doc[t]
             if tf:
                 norm = cfg.bm25_k1 * (1 - cfg.bm25_b + cfg.bm25_b * length / (avgdl or 1))
                 bm25 += idf[t] * tf * (cfg.bm25_k1 + 1) / (tf + norm)
@@ -191,6 +196,14 @@ def select(scored: Sequence[Scored], named: Sequence[str], cfg: PipelineConfig,
         bodies = [s for s in scored if s.chunk.kind in BODY_KINDS and s.chunk.role == "whole"]
         rest = [s for s in scored if s.chunk.role in ("whole", "part")]
         candidates = sorted(bodies or rest, key=lambda s: -len(s.chunk.text))
+    # Who defines each name, in ranking order: a pick looks up the names it uses instead of
+    # reading every chunk (quadratic when a named class has hundreds of members).
+    definers: dict[str, list[Chunk]] = {}
+    for c in by_index.values():
+        if c.role == "whole":
+            for name in c.defines:
+                definers.setdefault(name, []).append(c)
+    rank_of = {i: r for r, i in enumerate(by_index)}
     picks: list[tuple[int, ...]] = []
     units: set[tuple[object, ...]] = set()
     taken: set[int] = set()
@@ -203,14 +216,16 @@ def select(scored: Sequence[Scored], named: Sequence[str], cfg: PipelineConfig,
             continue
         # Only the code the task is about (named, holding the TODO) brings its helpers too.
         target = any(w.startswith(("defines", "member of", "holds")) for w in s.why)
-        group = [s.chunk.index, *_needs(s.chunk, by_index, cfg, helpers=target)]
+        group = [s.chunk.index, *_needs(s.chunk, by_index, definers, rank_of, cfg,
+                                        helpers=target)]
         fresh = tuple(i for i in dict.fromkeys(group) if i not in taken)
         taken.update(fresh)
         picks.append(fresh)
     return picks
 
 
-def _needs(chunk: Chunk, by_index: Mapping[int, Chunk], cfg: PipelineConfig, *,
+def _needs(chunk: Chunk, by_index: Mapping[int, Chunk], definers: Mapping[str, list[Chunk]],
+           rank_of: Mapping[int, int], cfg: PipelineConfig, *,
            helpers: bool = False) -> list[int]:
     """Structural needs (class header and footer, a function's first part), transitively;
     cheap definitions of names the chunk uses (imports, constants, small types, and the
@@ -225,9 +240,10 @@ def _needs(chunk: Chunk, by_index: Mapping[int, Chunk], cfg: PipelineConfig, *,
     # A method reads wrong without the type it belongs to (`struct Inventory` for its impl).
     wanted = chunk.uses | {chunk.parent} if chunk.parent else chunk.uses
     for _ in range(2):  # a type the chunk uses, and the types that one uses
-        found = [o for o in by_index.values()
+        named_by = {o.index: o for name in wanted for o in definers.get(name, ())}
+        found = [o for o in sorted(named_by.values(), key=lambda o: rank_of[o.index])
                  if o.index != chunk.index and o.index not in out and o.block == chunk.block
-                 and o.role == "whole" and o.defines & wanted and _cheap(o, helpers, cfg)]
+                 and _cheap(o, helpers, cfg)]
         for other in found:
             out.append(other.index)
             out.extend(n for n in other.needs if n in by_index and n not in out)

@@ -45,7 +45,8 @@ _C_DECL = re.compile(r"""(?:
 # read the rest of the line once per `)`.
 _CODE_END = re.compile(r"(?:[;{}\[(,]|\)\s*+:?|=>|\\)$")
 _ARROW = re.compile(r"\)\s*+->")
-_CODE_INNER = re.compile(r"^\w[\w.\[\]]*+\s*+(?:[-+*/%|&^]|<<|>>|//)?=[^=]|==|!=|->|::|\+\+|&&|\|\|")
+_CODE_INNER = re.compile(r"^\w[\w.\[\]]*+\s*+(?:[-+*/%|&^]|<<|>>|//)?=[^=]"
+                         r"|==|!=|->|::|\+\+|&&|\|\|")
 _WORD = re.compile(r"[A-Za-z][a-z']+")
 
 

@@ -4,7 +4,8 @@ windows of whole lines, and cutting an oversized item at statement starts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
@@ -59,19 +60,25 @@ def split_inside(span: Span, boundaries: Sequence[tuple[int, int]], raw: Sequenc
 
     limit = cfg.max_chunk_chars
     cuts = sorted((line, depth) for line, depth in boundaries if span.start < line <= span.end)
+    lines = [ln for ln, _ in cuts]
     pieces: list[tuple[int, int]] = []
     start = span.start
     while size(start, span.end) > limit:
-        fitting = [(ln, d) for ln, d in cuts if ln > start and size(start, ln - 1) <= limit]
+        # The cuts after `start` that keep the piece within the limit, and among them those
+        # that fill at least half a piece: ranges of the sorted cuts (the size grows with the
+        # line), so each piece reads only its own cuts.
+        first = bisect_right(lines, start)
+        stop = _first_over(lines, first, lambda ln, a=start: size(a, ln - 1) > limit)
+        fitting = cuts[first:stop]
         if fitting:
+            late = cuts[_first_over(lines, first, lambda ln, a=start: size(a, ln - 1) >= limit // 2)
+                        : stop]
             # Among cuts that fill at least half a piece, the shallowest, then the latest.
-            late = [c for c in fitting if size(start, c[0] - 1) >= limit // 2]
             best = min(late or fitting, key=lambda c: (c[1], -c[0]))[0]
         else:
-            later = [ln for ln, _ in cuts if ln > start]
-            if not later:
+            if first >= len(cuts):
                 break
-            best = later[0]  # one statement over the limit: a big piece beats a cut line
+            best = lines[first]  # one statement over the limit: a big piece beats a cut line
         pieces.append((start, best - 1))
         start = best
     pieces.append((start, span.end))
@@ -79,6 +86,18 @@ def split_inside(span: Span, boundaries: Sequence[tuple[int, int]], raw: Sequenc
         return [span]
     return [replace(span, start=a, end=b, role="part", part=i + 1)
             for i, (a, b) in enumerate(pieces)]
+
+
+def _first_over(lines: Sequence[int], lo: int, over: Callable[[int], bool]) -> int:
+    """The first index from `lo` whose line is `over` (a condition that, once true, stays)."""
+    hi = len(lines)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if over(lines[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def trim(span: Span, raw: Sequence[str]) -> Span | None:
