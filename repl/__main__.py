@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 from . import commands, key
@@ -13,6 +14,18 @@ from .errors import BadSetting
 from .pipe import main_pipe
 
 DEFAULT_URL = "http://127.0.0.1:7000"
+
+
+def checked_url(url: str) -> str:
+    """The orchestrator URL without a trailing slash, or BadSetting naming --url."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError when out of range)
+    except ValueError as exc:
+        raise BadSetting(f"--url: not a valid URL: {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadSetting(f"--url: expected http://HOST:PORT, got {url!r}")
+    return url.rstrip("/")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", default="auto", choices=(*commands.LANGUAGES, "auto"))
     parser.add_argument("--raw", action="store_true", help="skip the context pipeline")
     args = parser.parse_args(argv)
-    url = args.url.rstrip("/")
     try:
+        url = checked_url(args.url)
         api_key = key.client_key(os.environ, args.key_file)
     except BadSetting as exc:
         print(f"cerebrum: {exc}", file=sys.stderr)

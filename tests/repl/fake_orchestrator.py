@@ -8,9 +8,10 @@ import sys
 from aiohttp import web
 
 # A hostile answer, split so that sequences straddle deltas: OSC 52 (set the clipboard),
-# OSC 0 (set the title), CSI 2J (clear the screen), a cursor move, 8-bit CSI, CR, BS, NUL.
+# OSC 0 (set the title), CSI 2J (clear the screen), a cursor move, 8-bit CSI, CR, BS, NUL,
+# and a lone surrogate (valid JSON, not encodable).
 ESCAPES = ["before \x1b]52;c;ZXZpbA==\x07", "safe\x1b]0;pw", "ned\x07 text\x1b[",
-           "2J\x1b[5;1H\x9b31m middle\x00\x08", "\r\nafter\x1b", "]2;again\x1b\\ end\n"]
+           "2J\x1b[5;1H\x9b31m middle\x00\x08", "\r\nafter\x1b", "]2;again\x1b\\ end\ud800\n"]
 
 
 def chunk(text: str) -> bytes:

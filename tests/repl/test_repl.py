@@ -212,7 +212,7 @@ def test_model_escape_sequences_never_reach_the_terminal(fake_orchestrator, spaw
     screen.send("some text\r")  # the screen holds something that a clear would erase
     screen.wait_for(lambda s: "partial" in s.recent and at_prompt(s))
     screen.send("ESCAPES\r")
-    screen.wait_for(re.compile(r"before safe text middle\nafter end\n\[\? · .*\]\n" + PROMPT))
+    screen.wait_for(re.compile(r"before safe text middle\nafter end\ufffd\n\[\? · .*\]\n" + PROMPT))
     assert screen.lines[0].startswith("cerebrum → http://127.0.0.1:")  # nothing cleared
     assert screen.title == ""
     assert "\x1b]" not in screen.raw.decode() and "\x9b" not in screen.raw.decode()
@@ -225,17 +225,28 @@ def test_model_escape_sequences_never_reach_the_terminal(fake_orchestrator, spaw
 def test_pipe_mode_scrubs_a_terminal_but_not_a_file(fake_orchestrator, launch):
     screen = launch("--url", fake_orchestrator, "-m", "ESCAPES")
     assert screen.wait_exit() == 0
-    assert screen.text == "before safe text middle\nafter end"
+    assert screen.text == "before safe text middle\nafter end\ufffd"
     assert b"\x1b" not in screen.raw and screen.title == ""
     done = subprocess.run([sys.executable, "-m", "repl", "--url", fake_orchestrator, "-m",
                            "ESCAPES"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.startswith("before \x1b]52;c;ZXZpbA==\x07safe\x1b]0;pwned\x07")
+    assert done.stdout.endswith("\x1b]2;again\x1b\\ end\ufffd\n")  # encodable, not a crash
     failed = subprocess.run([sys.executable, "-m", "repl", "--url", fake_orchestrator, "-m",
                              "HOSTILE_ERROR"], capture_output=True, text=True, timeout=120,
                             cwd=ROOT)
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr == "cerebrum: orchestrator error 400: bad thing\n"
+
+
+@pytest.mark.parametrize("url", ["localhost:7000", "ftp://host", "http://127.0.0.1:99999",
+                                 "http://[::1"])
+def test_a_bad_url_is_one_line_and_exit_2(launch, url):
+    for mode in ((), ("-m", "x")):  # the REPL on a terminal, and pipe mode
+        screen = launch("--url", url, *mode)
+        assert screen.wait_exit() == 2
+        assert screen.text.startswith("cerebrum: --url: ") and "\n" not in screen.text
+        assert b"Traceback" not in screen.raw
 
 
 def test_pipe_mode(services):
