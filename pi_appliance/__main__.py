@@ -15,6 +15,7 @@ from cerebrum import cli, logs
 from cerebrum.activation import host_of, wait_idle
 
 from .app import create_app
+from .server import uvicorn_config
 from .settings import Settings, load_settings
 
 log = structlog.get_logger("cerebrum.orchestrator")
@@ -23,9 +24,7 @@ log = structlog.get_logger("cerebrum.orchestrator")
 async def serve(settings: Settings, sock: socket.socket | None) -> None:
     """uvicorn on the inherited socket or host:port, until a signal or idle exit."""
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
-                            log_config=None, access_log=False, server_header=False,
-                            timeout_graceful_shutdown=5)
+    config = uvicorn_config(app, host=settings.host, port=settings.port)
     server = uvicorn.Server(config)
 
     async def idle_exit() -> None:

@@ -13,7 +13,7 @@ import structlog
 from cerebrum.auth import bearer_ok
 from cerebrum.openai import error_body
 
-from .errors import OrchestratorError, Unauthorized, Unavailable
+from .errors import HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
 from .lifecycle import SHEDDABLE, Lifecycle, context
 from .resources import (
     Completions,
@@ -47,16 +47,24 @@ class Gate:
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response
                               ) -> None:
-        """401 without a valid key; 503 + Retry-After when too many requests are in flight."""
-        keys = self.s.settings.api_keys
+        """431 for oversized headers; 401 without a valid key; 503 + Retry-After when
+        `max_concurrent` requests are in flight, else the request is admitted (one step)."""
+        settings = self.s.settings
+        size = sum(len(k) + len(v) + 4 for k, v in req.scope.get("headers") or ())
+        if size > settings.max_header_bytes:
+            raise HeadersTooLarge(f"request headers are {size} bytes, over the limit of "
+                                  f"{settings.max_header_bytes}")
+        keys = settings.api_keys
         if keys and req.path not in _OPEN_PATHS and not bearer_ok(req.auth or "", keys):
             raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'")
-        if req.method == "POST" and req.path in SHEDDABLE \
-                and self.s.load.in_flight > self.s.settings.max_concurrent:
-            self.s.metrics.shed.inc()
-            self.s.stats.count("shed")
-            raise Unavailable(f"busy: {self.s.settings.max_concurrent} requests in flight; "
-                              "retry in 1 s", retry_after=1, code="overloaded")
+        if req.method == "POST" and req.path in SHEDDABLE:
+            if not self.s.load.admit():
+                self.s.metrics.shed.inc()
+                self.s.stats.count("shed")
+                raise Unavailable(f"busy: {settings.max_concurrent} requests in flight; "
+                                  "retry in 1 s", retry_after=1, code="overloaded")
+            context(req.scope).admitted = True
+            self.s.metrics.in_flight.inc()
 
 
 def _render(resp: falcon.asgi.Response, status: int, body: dict[str, Any],
@@ -106,4 +114,5 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     app.add_route("/stats", StatsResource(services))
     app.add_route("/metrics", MetricsResource(services))
     return Lifecycle(app, load=services.load, activity=services.activity,
-                     metrics=services.metrics, clock=clock, owner=services)
+                     metrics=services.metrics, clock=clock,
+                     write_timeout=settings.write_timeout, owner=services)

@@ -53,6 +53,14 @@ class PayloadTooLarge(OrchestratorError):
     code = "payload_too_large"
 
 
+class HeadersTooLarge(OrchestratorError):
+    """The request's headers together are over the configured limit."""
+
+    status = 431
+    type = "invalid_request_error"
+    code = "headers_too_large"
+
+
 class Unavailable(OrchestratorError):
     """Shed or no healthy backend: retry later."""
 
@@ -71,10 +79,12 @@ class UpstreamError(OrchestratorError):
     status = 502
     code = "upstream_error"
 
-    def __init__(self, message: str, *, code: str | None = None, counts: bool = True):
+    def __init__(self, message: str, *, code: str | None = None, counts: bool = True,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.code = code or self.code
         self.counts = counts  # whether it is the backend's fault (breaker failure)
+        self.retry_after = retry_after  # a busy backend's own Retry-After, when it sent one
 
 
 class UpstreamRejected(OrchestratorError):
@@ -86,3 +96,7 @@ class UpstreamRejected(OrchestratorError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class ClientStalled(Exception):
+    """The client stopped reading: a write did not complete within `write_timeout`."""

@@ -1,9 +1,11 @@
-"""ASGI wrapper around the Falcon app: request IDs, in-flight accounting, one log line per
-request, and cancellation of the request's task when its client disconnects.
+"""ASGI wrapper around the Falcon app: request IDs, releasing admitted requests, one log line
+per request, cancellation of the request's task when its client disconnects, and a deadline
+on every write to the client.
 
 Falcon notices a disconnect only when it next writes an SSE event, and never while a
 responder waits; cancelling the task (as aiohttp's handler_cancellation does) closes the
-upstream request at once, so the backend stops generating.
+upstream request at once, so the backend stops generating. A client that stops reading
+without disconnecting is treated the same once a write has waited `write_timeout` seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import structlog
 
 from cerebrum.activation import Activity, Clock
 
+from .errors import ClientStalled
 from .metrics import Metrics
 
 log = structlog.get_logger("cerebrum.orchestrator")
@@ -31,23 +34,42 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-SHEDDABLE = frozenset({"/v1/chat/completions", "/v1/completions"})
+# Requests that do work (the pipeline, a model call): admitted up to `max_concurrent`.
+SHEDDABLE = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/context/preview"})
 
 
 @dataclass
 class RequestContext:
-    """Per-request facts: id, arrival time, fields resources add to the log line."""
+    """Per-request facts: id, arrival time, whether it holds an admission, fields resources
+    add to the log line."""
 
     request_id: str
     started: float
+    admitted: bool = False
     log: dict[str, Any] = field(default_factory=dict)
+    # Run when the request ends however it ends: Falcon never closes an SSE generator it
+    # stopped iterating (a stalled client), and that generator holds the upstream stream.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 @dataclass
 class Load:
-    """Completion requests in flight, for shedding."""
+    """Admitted requests in flight, for shedding. `admit` checks and takes a place in one
+    step (no await between), so a burst admits exactly `limit` and a refusal never counts."""
 
+    limit: int
     in_flight: int = 0
+
+    def admit(self) -> bool:
+        """Take a place if one is free."""
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        """Give an admitted request's place back."""
+        self.in_flight -= 1
 
 
 def context(scope: Scope) -> RequestContext:
@@ -60,9 +82,10 @@ class Lifecycle:
     """The outermost ASGI layer (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, *, load: Load, activity: Activity, metrics: Metrics,
-                 clock: Clock, owner: Any = None):
+                 clock: Clock, write_timeout: float, owner: Any = None):
         self._app, self._load, self._activity = app, load, activity
         self._metrics, self._clock = metrics, clock
+        self._write_timeout = write_timeout
         self.owner = owner  # what built the app (the Services), for the entry point and tests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,10 +99,6 @@ class Lifecycle:
         scope["cerebrum.context"] = ctx
         # Bound before the request's task is created, so every log line inside carries it.
         structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
-        counted = scope["path"] in SHEDDABLE and scope["method"] == "POST"
-        if counted:
-            self._load.in_flight += 1
-            self._metrics.in_flight.inc()
         self._activity.begin()
         status = 0
         body_read = asyncio.Event()
@@ -105,7 +124,11 @@ class Lifecycle:
                                       (b"x-request-id", ctx.request_id.encode())]
             elif not message.get("more_body"):
                 finished.set()
-            await send(message)
+            try:
+                async with asyncio.timeout(self._write_timeout):
+                    await send(message)  # waits while the client's socket is full
+            except TimeoutError:
+                raise ClientStalled from None
 
         task = asyncio.ensure_future(self._app(scope, app_receive, app_send))
 
@@ -124,12 +147,23 @@ class Lifecycle:
             if not gone.is_set():
                 raise
             status = 499  # the client went away (nginx's code for it)
+        except ClientStalled:
+            # Raised out of the request's task, whose clean-up closed the upstream stream (the
+            # backend stops). Returning with the response incomplete makes uvicorn close the
+            # connection.
+            self._metrics.stalled.inc()
+            status = 499
+            ctx.log["stalled"] = True
+            gone.set()  # ends Falcon's own disconnect watcher too
         finally:
             watcher.cancel()
             with suppress(asyncio.CancelledError):
                 await watcher
-            if counted:
-                self._load.in_flight -= 1
+            for close in ctx.closers:
+                with suppress(Exception):
+                    await close()
+            if ctx.admitted:
+                self._load.release()
                 self._metrics.in_flight.dec()
             self._activity.end()
             path = scope["path"] if scope["path"] in _KNOWN else "unmatched"

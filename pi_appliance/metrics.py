@@ -17,8 +17,17 @@ class Metrics:
                                 ["endpoint", "status"], registry=r)
         self.shed = Counter(PREFIX + "shed", "Requests refused at once: too many in flight",
                             registry=r)
-        self.in_flight = Gauge(PREFIX + "in_flight", "Completion requests in flight",
+        self.in_flight = Gauge(PREFIX + "in_flight", "Admitted requests in flight",
                                registry=r)
+        self.stalled = Counter(PREFIX + "stalled_clients",
+                               "Requests dropped because the client stopped reading "
+                               "(a write waited longer than write_timeout)", registry=r)
+        self.pipeline_timeouts = Counter(PREFIX + "pipeline_timeouts",
+                                         "Prompts sent raw because the context pipeline ran "
+                                         "past pipeline.timeout_ms", registry=r)
+        self.tokenize_calls = Counter(PREFIX + "tokenize_calls",
+                                      "Exact token counts asked of a backend, by outcome",
+                                      ["backend", "outcome"], registry=r)
         self.breaker = Gauge(PREFIX + "breaker_state",
                              "Circuit breaker per backend: 0 closed, 1 half-open, 2 open",
                              ["backend"], registry=r)

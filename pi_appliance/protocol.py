@@ -11,6 +11,8 @@ from .errors import BadRequest
 from .settings import LANGUAGES
 
 Kind = Literal["chat", "completion"]
+MAX_MESSAGES = 1024  # a conversation longer than this is a client bug, not a prompt
+MAX_STOPS = 4  # OpenAI's limit
 _ROLES = ("system", "user", "assistant", "tool", "developer")
 # Fields passed through to the backend as they are, once checked.
 _NUMBERS = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "min_p": (0.0, 1.0),
@@ -71,6 +73,9 @@ def _messages(body: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' is required: a non-empty array of {role, content}",
                          param="messages")
+    if len(messages) > MAX_MESSAGES:
+        raise BadRequest(f"'messages' has {len(messages)} entries, over the limit of "
+                         f"{MAX_MESSAGES}", param="messages")
     out = []
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
@@ -105,10 +110,10 @@ def _options(body: dict[str, Any], max_tokens_cap: int) -> tuple[int | None, dic
     stop = body.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or len(stops) > 4 or not all(
+        if not isinstance(stops, list) or len(stops) > MAX_STOPS or not all(
                 isinstance(s, str) and s for s in stops):
-            raise BadRequest("'stop' must be a non-empty string or an array of up to 4 "
-                             "non-empty strings", param="stop")
+            raise BadRequest(f"'stop' must be a non-empty string or an array of up to "
+                             f"{MAX_STOPS} non-empty strings", param="stop")
         options["stop"] = stops
     max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
     if max_tokens is not None:

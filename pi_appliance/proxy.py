@@ -10,13 +10,14 @@ import aiohttp
 import structlog
 
 from . import upstream
-from .breaker import Breaker, Clock
+from .breaker import Breaker, Clock, State
 from .errors import Unavailable, UpstreamError
 from .metrics import BREAKER_VALUES, Metrics
 from .settings import Backend, Route, Settings
 
 log = structlog.get_logger("cerebrum.orchestrator")
 PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
+BUSY_RETRY_AFTER = 2  # seconds, when a busy backend does not say
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Opened:
     breaker: Breaker
     first: dict[str, Any]
     rest: AsyncIterator[dict[str, Any]]
+    succeeded: bool = False  # a half-open probe's success is recorded at its first chunk
 
 
 class Proxy:
@@ -49,6 +51,10 @@ class Proxy:
     def states(self) -> dict[str, str]:
         """Each backend's breaker state."""
         return {name: breaker.state.value for name, breaker in self.breakers.items()}
+
+    def is_closed(self, name: str) -> bool:
+        """Whether `name`'s breaker is closed (side calls, like token counts, go only there)."""
+        return self.breakers[name].state is State.CLOSED
 
     def failed(self, backend: Backend, breaker: Breaker, error: UpstreamError) -> None:
         """Record a backend failure (or, for a busy backend, no verdict)."""
@@ -98,13 +104,20 @@ class Proxy:
             except BaseException:  # the client left, or the backend refused the request
                 breaker.release()
                 raise
-            return Opened(backend, breaker, first, chunks)
-        if errors and all(not e.counts for e in errors) and not shut:
-            raise Unavailable(f"every backend of route {route.name} is busy; retry shortly",
-                              retry_after=2, code="upstream_busy")
-        if not errors:
-            wait = min(b.retry_after() for b in shut)
-            raise Unavailable(f"every backend of route {route.name} is failing (circuit open); "
-                              f"retry in {wait} s", retry_after=wait, code="breaker_open")
+            probe = breaker.is_probe
+            if probe:  # the backend answers again: close now, not after the whole stream
+                self.succeeded(backend, breaker)
+            return Opened(backend, breaker, first, chunks, succeeded=probe)
+        if all(not e.counts for e in errors):  # each backend busy or its circuit open
+            waits = [e.retry_after or BUSY_RETRY_AFTER for e in errors]
+            waits += [b.retry_after() for b in shut]
+            wait = min(waits)
+            if not errors:
+                raise Unavailable(f"every backend of route {route.name} is failing (circuit "
+                                  f"open); retry in {wait} s", retry_after=wait,
+                                  code="breaker_open")
+            what = "busy" if not shut else "busy or failing (circuit open)"
+            raise Unavailable(f"every backend of route {route.name} is {what}; retry in "
+                              f"{wait} s", retry_after=wait, code="upstream_busy")
         raise UpstreamError(f"no backend of route {route.name} answered: "
                             + "; ".join(str(e) for e in errors), code=errors[-1].code)

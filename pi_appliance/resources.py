@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import falcon
@@ -14,16 +15,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from cerebrum.openai import error_body
 
 from . import protocol, routing
-from .errors import BadRequest, PayloadTooLarge, UpstreamError
+from .errors import PayloadTooLarge, UpstreamError
 from .lifecycle import context
-from .pipeline import Prepared, prepare
-from .pipeline.budget import TOKEN_ESTIMATES
-from .pipeline.errors import OverBudget
-from .pipeline.language import detect_language
+from .pipeline import Prepared
+from .planner import Planner
 from .proxy import Opened
 from .services import Services
-
-TEMPLATE_MARGIN = 64  # tokens the chat template adds around the messages
 
 
 def _dumps(obj: Any) -> bytes:
@@ -38,66 +35,6 @@ async def read_json(req: Request, limit: int) -> dict[str, Any]:
     if len(raw) > limit:
         raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
     return protocol.decode(raw)
-
-
-class Planner:
-    """Runs the context pipeline and routing for one request."""
-
-    def __init__(self, services: Services):
-        self.s = services
-
-    async def plan(self, req: Request, kind: protocol.Kind, body: dict[str, Any]
-                   ) -> tuple[protocol.ClientRequest, routing.Decision, Prepared, dict[str, Any]]:
-        """Parse, pick the route, reduce the context and build the upstream payload."""
-        s = self.s
-        creq = protocol.parse(kind, body, s.settings.max_tokens_cap)
-        language, why = detect_language(creq.content, creq.language)
-        decision = routing.choose(s.settings, model=creq.model, language=language,
-                                  language_reason=why)
-        max_tokens = creq.max_tokens or s.settings.default_max_tokens
-        budget = decision.route.n_ctx - max_tokens - TEMPLATE_MARGIN
-        if budget <= 0:
-            raise BadRequest(f"max_tokens {max_tokens} leaves no room in the "
-                             f"{decision.route.n_ctx}-token context of {decision.route.model}",
-                             code="context_length_exceeded", param="max_tokens")
-        try:
-            prepared = prepare(creq.content, s.pipeline, language=decision.language,
-                               count_tokens=TOKEN_ESTIMATES[decision.route.tokenizer],
-                               budget_tokens=budget,
-                               mode=creq.context, clock=s.clock)
-        except OverBudget as exc:
-            raise BadRequest(f"the prompt does not fit {decision.route.model}: {exc}",
-                             code="context_length_exceeded") from None
-        sent = await self._exact_tokens(decision, prepared, context(req.scope).request_id)
-        if sent > budget:
-            raise BadRequest(f"the prompt is {sent} tokens, {sent - budget} over the budget "
-                             f"of {budget} ({decision.route.n_ctx}-token context minus "
-                             f"max_tokens {max_tokens} and the chat template)",
-                             code="context_length_exceeded")
-        payload: dict[str, Any] = {**creq.options, "max_tokens": max_tokens}
-        if kind == "chat":
-            last = max(i for i, m in enumerate(creq.messages) if m["role"] == "user")
-            payload["messages"] = [*creq.messages[:last], *prepared.messages,
-                                   *creq.messages[last + 1:]]
-        else:
-            payload["prompt"] = prepared.prompt
-        s.metrics.pipeline.observe(prepared.pipeline_ms / 1000)
-        s.metrics.reduction.observe(prepared.reduction)
-        s.stats.observe(s.stats.pipeline_ms, prepared.pipeline_ms)
-        return creq, decision, prepared, payload
-
-    async def _exact_tokens(self, decision: routing.Decision, prepared: Prepared,
-                            request_id: str) -> int:
-        """The sent text's exact token count from the backend, or the calibrated estimate."""
-        text = prepared.prompt
-        s = self.s
-        backend = s.settings.backend(decision.route.backends[0])
-        if backend.tokenize and s.counter is not None:
-            try:
-                return await s.counter.count(backend, decision.route.model, text, request_id)
-            except UpstreamError:
-                s.stats.count("tokenize_fallbacks")
-        return TOKEN_ESTIMATES[decision.route.tokenizer](text)
 
 
 def stats_of(decision: routing.Decision, prepared: Prepared, opened: Opened | None,
@@ -135,18 +72,22 @@ class Completions:
         """Plan, open an upstream stream (failover), then relay it or collect it."""
         s, ctx = self.s, context(req.scope)
         body = await read_json(req, s.settings.max_body_bytes)
-        creq, decision, prepared, payload = await self.planner.plan(req, self.kind, body)
+        plan = await self.planner.plan(self.kind, body, ctx.request_id)
+        decision, prepared = plan.decision, plan.prepared
+        # Known names and sizes only: reasons quote the prompt (fence tags, file names).
         ctx.log.update(route=decision.route.name, model=decision.route.model,
-                       language=decision.language, route_reason=decision.reason,
-                       context=prepared.mode, sent_chars=len(prepared.prompt))
+                       language=decision.language, context=prepared.mode,
+                       sent_chars=len(prepared.prompt))
         assert s.proxy is not None
-        opened = await s.proxy.open(decision.route, self.kind, payload, ctx.request_id)
+        opened = await s.proxy.open(decision.route, self.kind, plan.payload, ctx.request_id)
         relay = Relay(s, decision, prepared, opened, ctx.started)
-        if creq.stream:
+        if plan.request.stream:
             resp.content_type = "text/event-stream"
             resp.set_header("Cache-Control", "no-cache")
             resp.set_header("X-Accel-Buffering", "no")
-            resp.sse = relay.events()
+            events = relay.events()
+            ctx.closers.append(events.aclose)  # closes the upstream stream, whatever happens
+            resp.sse = events
             return
         resp.media = await relay.collect()
 
@@ -193,7 +134,8 @@ class Relay:
             async for chunk in o.rest:
                 self._saw(chunk)
                 yield chunk
-            proxy.succeeded(o.backend, o.breaker)
+            if not o.succeeded:
+                proxy.succeeded(o.backend, o.breaker)
             settled = True
         except UpstreamError as exc:
             proxy.failed(o.backend, o.breaker, exc)
@@ -208,9 +150,10 @@ class Relay:
         """SSE for the client: chunks, then the `cerebrum` stats chunk, then [DONE]."""
         template: dict[str, Any] = {}
         try:
-            async for chunk in self._chunks():
-                template = chunk
-                yield SSEvent(data=_dumps(chunk))
+            async with aclosing(self._chunks()) as chunks:
+                async for chunk in chunks:
+                    template = chunk
+                    yield SSEvent(data=_dumps(chunk))
         except UpstreamError as exc:
             self.s.stats.count("midstream_errors")
             yield SSEvent(data=_dumps(error_body(str(exc), exc.type, exc.code)))
@@ -252,8 +195,9 @@ class Preview:
         body = await read_json(req, self.s.settings.max_body_bytes)
         kind: protocol.Kind = "completion" if "prompt" in body and "messages" not in body \
             else "chat"
-        _, decision, prepared, payload = await self.planner.plan(req, kind, body)
-        resp.media = {"model": decision.route.model, "messages": payload.get("messages"),
+        plan = await self.planner.plan(kind, body, context(req.scope).request_id)
+        decision, prepared = plan.decision, plan.prepared
+        resp.media = {"model": decision.route.model, "messages": plan.payload.get("messages"),
                       "prompt": prepared.prompt, "instruction": prepared.instruction,
                       "cerebrum": stats_of(decision, prepared, None, None, None)}
 

@@ -74,6 +74,8 @@ class PipelineSettings:
     chunk_threshold: int = 1500
     top_k: int = 3
     min_reduction: float = 0.20
+    timeout_ms: float = 250.0  # past it the raw prompt goes (budget permitting), never a hang
+    workers: int = 1  # pipeline worker processes (~15 MB each)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Settings:
     port: int = 7000
     max_concurrent: int = 2
     max_body_bytes: int = 1024 * 1024
+    max_header_bytes: int = 16 * 1024  # all request headers together; over it: 431
+    write_timeout: float = 30.0  # a client that takes longer to accept a write is dropped
     default_max_tokens: int = 512
     max_tokens_cap: int = 4096
     idle_exit: float = 0.0
@@ -123,12 +127,14 @@ def default_routes() -> tuple[Route, ...]:
 
 
 _TOP = {"host": str, "port": int, "max_concurrent": int, "max_body_bytes": int,
-        "default_max_tokens": int, "max_tokens_cap": int, "idle_exit": float, "log_level": str,
+        "max_header_bytes": int, "write_timeout": float, "default_max_tokens": int,
+        "max_tokens_cap": int, "idle_exit": float, "log_level": str,
         "api_keys_file": Path, "default_route": str}
 _TIMEOUTS = {"connect": float, "first_token": float, "between_tokens": float}
 _BREAKER = {"failures": int, "failure_rate": float, "window": int, "cooldown": float,
             "probe_timeout": float}
-_PIPELINE = {"chunk_threshold": int, "top_k": int, "min_reduction": float}
+_PIPELINE = {"chunk_threshold": int, "top_k": int, "min_reduction": float,
+             "timeout_ms": float, "workers": int}
 _BACKEND = {"name": str, "url": str, "api_key_file": Path,
             "tokenize": bool}
 _ROUTE = {"name": str, "model": str, "backends": list, "languages": list, "n_ctx": int,
@@ -221,6 +227,8 @@ def load_settings(path: os.PathLike[str] | None = None,
     check_range("port", s.port, 0, 65535)
     check_range("max_concurrent", s.max_concurrent, 1, 10_000)
     check_range("max_body_bytes", s.max_body_bytes, 1024)
+    check_range("max_header_bytes", s.max_header_bytes, 1024, 1024 * 1024)
+    check_range("write_timeout", s.write_timeout, 0.001, 3600.0)
     check_range("default_max_tokens", s.default_max_tokens, 1)
     check_range("max_tokens_cap", s.max_tokens_cap, 1)
     check_range("idle_exit", s.idle_exit, 0.0)
@@ -234,6 +242,8 @@ def load_settings(path: os.PathLike[str] | None = None,
     check_range("pipeline.chunk_threshold", pipeline.chunk_threshold, 100)
     check_range("pipeline.top_k", pipeline.top_k, 1)
     check_range("pipeline.min_reduction", pipeline.min_reduction, 0.0, 1.0)
+    check_range("pipeline.timeout_ms", pipeline.timeout_ms, 1.0, 60_000.0)
+    check_range("pipeline.workers", pipeline.workers, 1, 16)
     if s.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level: must be one of debug, info, warning, error")
     return s

@@ -13,7 +13,12 @@ import aiohttp
 from cerebrum.sse import MalformedStream, events
 
 from .errors import UpstreamError, UpstreamRejected
+from .metrics import Metrics
 from .settings import Backend, Timeouts
+
+# What a backend without the endpoint answers /v1/tokenize with (llama-server: 404, others
+# 405 or 501): remembered, so it is not asked again.
+_NO_TOKENIZE = frozenset({404, 405, 501})
 
 
 def new_session(timeouts: Timeouts, limit: int = 32) -> aiohttp.ClientSession:
@@ -34,6 +39,14 @@ def _headers(backend: Backend, request_id: str) -> dict[str, str]:
     return headers
 
 
+def retry_after(resp: aiohttp.ClientResponse) -> int | None:
+    """A response's Retry-After in whole seconds (1..3600), when given as a number."""
+    value = resp.headers.get("Retry-After", "").strip()
+    if not value.isdigit():
+        return None  # absent, or an HTTP date: the caller's default applies
+    return max(1, min(3600, int(value)))
+
+
 async def _raise_for(resp: aiohttp.ClientResponse, backend: Backend) -> None:
     """Translate an upstream error status at the boundary."""
     try:
@@ -45,7 +58,7 @@ async def _raise_for(resp: aiohttp.ClientResponse, backend: Backend) -> None:
         message, code = str(resp.reason), "upstream_error"
     if resp.status == 503:
         raise UpstreamError(f"backend {backend.name} is busy: {message}", code="upstream_busy",
-                            counts=False)
+                            counts=False, retry_after=retry_after(resp))
     if 400 <= resp.status < 500 and resp.status not in (401, 403, 408, 429):
         raise UpstreamRejected(resp.status, message, code)
     raise UpstreamError(f"backend {backend.name} answered {resp.status}: {message}")
@@ -56,12 +69,14 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                  between_tokens: float) -> AsyncIterator[dict[str, Any]]:
     """POST a streaming request and yield its chunks; UpstreamError on any failure.
 
-    Leaving the iteration early (the client went away) closes the connection, which the
-    backend sees as a disconnect and stops generating.
+    A stream read to its end gives its connection back to the pool (the next request skips
+    the TCP handshake, a round trip over the tailnet); leaving the iteration early (the client
+    went away) closes the connection, which the backend sees as a disconnect and stops.
     """
     loop = asyncio.get_running_loop()
     first_by = loop.time() + first_token
     resp: aiohttp.ClientResponse | None = None
+    finished = False
     try:
         async with asyncio.timeout_at(first_by):
             try:
@@ -79,7 +94,8 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
             async with asyncio.timeout_at(deadline):
                 try:
                     chunk = await anext(chunks)
-                except StopAsyncIteration:
+                except StopAsyncIteration:  # [DONE]: the end of the body follows at once
+                    finished = await _drained(resp)
                     return
             if "error" in chunk:
                 error = chunk["error"] if isinstance(chunk["error"], dict) else {}
@@ -97,17 +113,41 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                             code="upstream_disconnected") from None
     finally:
         if resp is not None:
-            resp.close()
+            if finished:
+                resp.release()
+            else:
+                resp.close()
+
+
+async def _drained(resp: aiohttp.ClientResponse, limit: float = 1.0) -> bool:
+    """Read what is left of the body after [DONE] (the chunked terminator), so the
+    connection can go back to the pool; False if it does not end within `limit` seconds."""
+    try:
+        async with asyncio.timeout(limit):
+            while not resp.content.at_eof():
+                if not await resp.content.readany():
+                    break
+    except (TimeoutError, aiohttp.ClientError):
+        return False
+    return resp.content.at_eof()
 
 
 class TokenCounter:
-    """Exact token counts from a backend's /v1/tokenize, cached per model (bounded LRU)."""
+    """Exact token counts from a backend's /v1/tokenize, cached per model (bounded LRU); a
+    backend that turns out not to have the endpoint is remembered and not asked again."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float, size: int = 512):
+    def __init__(self, session: aiohttp.ClientSession, timeout: float, metrics: Metrics,
+                 size: int = 512):
         self._session = session
         self._timeout = timeout
+        self._metrics = metrics
         self._size = size
         self._cache: OrderedDict[tuple[str, str, bytes], int] = OrderedDict()
+        self._without: set[str] = set()
+
+    def offers(self, backend: str) -> bool:
+        """Whether `backend` may have /v1/tokenize (not yet seen to lack it)."""
+        return backend not in self._without
 
     async def count(self, backend: Backend, model: str, text: str, request_id: str) -> int:
         """Tokens of `text` for `model` on `backend`; UpstreamError if it cannot tell."""
@@ -115,18 +155,30 @@ class TokenCounter:
         if (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
             return hit
+        outcome = "failed"
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._session.post(
                         backend.url + "/v1/tokenize", json={"model": model, "text": text,
                                                             "add_special": False},
                         headers=_headers(backend, request_id)) as resp:
+                    if resp.status in _NO_TOKENIZE:
+                        self._without.add(backend.name)
+                        outcome = "unsupported"
+                        raise UpstreamError(f"backend {backend.name} has no /v1/tokenize",
+                                            code="upstream_tokenize")
                     if resp.status >= 400:
-                        await _raise_for(resp, backend)
-                    n = int((await resp.json())["tokens"])
+                        raise UpstreamError(f"backend {backend.name} could not count tokens",
+                                            code="upstream_tokenize")
+                    tokens = (await resp.json())["tokens"]
+                    # Ours answers a count; llama.cpp-style servers the token ids.
+                    n = len(tokens) if isinstance(tokens, list) else int(tokens)
+                    outcome = "ok"
         except (TimeoutError, aiohttp.ClientError, KeyError, ValueError, TypeError):
             raise UpstreamError(f"backend {backend.name} could not count tokens",
                                 code="upstream_tokenize") from None
+        finally:
+            self._metrics.tokenize_calls.labels(backend.name, outcome).inc()
         self._cache[key] = n
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)

@@ -132,6 +132,7 @@ async def start_orchestrator() -> AsyncIterator[Callable[..., Awaitable[str]]]:
     import uvicorn
 
     from pi_appliance.app import create_app
+    from pi_appliance.server import uvicorn_config
 
     servers: list[tuple[uvicorn.Server, asyncio.Task]] = []
 
@@ -139,8 +140,7 @@ async def start_orchestrator() -> AsyncIterator[Callable[..., Awaitable[str]]]:
         import time
 
         app = create_app(settings, clock=clock or time.monotonic)
-        config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False,
-                                timeout_graceful_shutdown=2)
+        config = uvicorn_config(app, timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import json
 from aiohttp import web
 
 MODES = ("ok", "die_midstream", "stall_midstream", "slow_first", "error500", "busy503",
-         "garbage", "hold", "reject400")
+         "garbage", "hold", "reject400", "hold_after_first", "flood")
 
 
 class Faulty:
@@ -21,6 +21,9 @@ class Faulty:
         self.calls = 0
         self.release = asyncio.Event()
         self.seen_headers: list[dict[str, str]] = []
+        self.has_tokenize = True  # False: /v1/tokenize answers 404, as llama-server's does
+        self.tokenize_calls = 0
+        self.flooded = asyncio.Event()  # set when a "flood" stream found its client gone
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -31,8 +34,11 @@ class Faulty:
         return app
 
     async def tokenize(self, request: web.Request) -> web.Response:
+        self.tokenize_calls += 1
+        if not self.has_tokenize:
+            raise web.HTTPNotFound()
         body = await request.json()
-        return web.json_response({"tokens": max(1, len(body["text"]) // 4)})
+        return web.json_response({"tokens": max(1, len(body["text"].split()))})  # a word each
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         self.calls += 1
@@ -58,6 +64,8 @@ class Faulty:
         await resp.prepare(request)
         chat = "messages" in body
         rid = request.headers.get("X-Request-ID", "x")
+        if self.mode == "flood":
+            return await self._flood(resp, chat)
         for i in range(5):
             if self.mode == "garbage" and i == 2:
                 await resp.write(b"data: {this is not json\n\n")
@@ -67,6 +75,8 @@ class Faulty:
             if self.mode == "die_midstream" and i == 2:
                 request.transport.close()  # the upstream process dies mid-answer
                 return resp
+            if self.mode == "hold_after_first" and i == 1:
+                await self.release.wait()
             piece = f"tok{i} "
             choice = ({"index": 0, "delta": {"content": piece}, "finish_reason": None} if chat
                       else {"index": 0, "text": piece, "finish_reason": None})
@@ -80,4 +90,19 @@ class Faulty:
                 "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}
         await resp.write(f"data: {json.dumps(last)}\n\n".encode())
         await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    async def _flood(self, resp: web.StreamResponse, chat: bool) -> web.StreamResponse:
+        """Stream 4 KB chunks as fast as the reader takes them (up to 64 MB) until it goes."""
+        piece = "x" * 4096
+        delta = {"delta": {"content": piece}} if chat else {"text": piece}
+        line = f"data: {json.dumps({'choices': [{'index': 0, **delta}]})}\n\n".encode()
+        try:
+            for _ in range(16_384):
+                await resp.write(line)
+        except (ConnectionError, RuntimeError):  # the orchestrator closed the stream
+            self.flooded.set()
+        except asyncio.CancelledError:  # … noticed by the server first
+            self.flooded.set()
+            raise
         return resp

@@ -4,6 +4,7 @@ upstream: any OpenAI-compatible backend works."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import subprocess
 
@@ -11,7 +12,6 @@ import pytest
 from conftest import orchestrator_settings, sse_events
 
 from cerebrum import llama_server
-from pi_appliance.settings import Backend
 
 
 def free_port() -> int:
@@ -48,9 +48,8 @@ async def llama_server_url(smollm2, http):
 
 async def test_orchestrator_streams_from_llama_server(llama_server_url, start_orchestrator,
                                                       http):
+    # The default backend config (tokenize = true): llama-server has no /v1/tokenize of ours.
     settings = orchestrator_settings(("llama", llama_server_url), model="smollm2")
-    settings = settings.__class__(**{**settings.__dict__, "backends": (
-        Backend("llama", llama_server_url, tokenize=False),)})  # it has /tokenize, not ours
     url = await start_orchestrator(settings)
     body = {"messages": [{"role": "user", "content": "def add(a, b):"}], "max_tokens": 12,
             "stream": True, "temperature": 0}
@@ -62,3 +61,22 @@ async def test_orchestrator_streams_from_llama_server(llama_server_url, start_or
     text = "".join((e["choices"][0].get("delta") or {}).get("content") or ""
                    for e in events[:-2] if e.get("choices"))
     assert text.strip()
+
+
+async def test_a_prompt_near_the_budget_works_with_llama_server_and_the_default_config(
+        llama_server_url, start_orchestrator, http):
+    settings = orchestrator_settings(("llama", llama_server_url), model="smollm2")
+    settings = dataclasses.replace(settings, routes=tuple(
+        dataclasses.replace(r, n_ctx=2048) for r in settings.routes))
+    url = await start_orchestrator(settings)
+    for n in (1650, 1651):  # the estimate is within 10 % of the budget: an exact count is asked
+        body = {"messages": [{"role": "user", "content": "Explain: " + "word " * n}],
+                "max_tokens": 4, "temperature": 0}
+        async with http.post(url + "/v1/chat/completions", json=body) as resp:
+            assert resp.status == 200, await resp.text()
+    async with http.get(url + "/metrics") as resp:
+        metrics = await resp.text()
+    asked = [line for line in metrics.splitlines()
+             if line.startswith("cerebrum_orchestrator_tokenize_calls_total{")]
+    assert asked, "the exact count was never attempted"
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in asked) == 1  # answered or remembered

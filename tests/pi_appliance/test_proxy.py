@@ -180,11 +180,12 @@ async def test_breaker_opens_sheds_then_probes_and_closes(faulty, start_orchestr
         assert (await resp.json())["backends"]["f"]["breaker"] == "closed"
 
 
-async def test_busy_backends_give_503_with_retry_after(faulty, start_orchestrator, http):
-    faulty.mode = "busy503"
+async def test_busy_backends_give_503_with_their_retry_after(faulty, start_orchestrator,
+                                                             http):
+    faulty.mode = "busy503"  # answers Retry-After: 3
     url = await start_orchestrator(orchestrator_settings(("f", faulty.url)))
     async with http.post(url + CHAT, json=chat()) as resp:
-        assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+        assert resp.status == 503 and resp.headers["Retry-After"] == "3"
         assert (await resp.json())["error"]["code"] == "upstream_busy"
 
 

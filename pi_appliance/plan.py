@@ -1,0 +1,83 @@
+"""Planning one completion, the pure part (it runs in a pipeline worker process, so it
+imports nothing heavy): language, route, the context pipeline, the budget, the payload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import protocol, routing
+from .errors import BadRequest
+from .pipeline import Prepared, prepare
+from .pipeline.budget import TOKEN_ESTIMATES, TokenCounter
+from .pipeline.config import PipelineConfig
+from .pipeline.errors import OverBudget
+from .pipeline.language import detect_language
+from .settings import Settings
+
+TEMPLATE_MARGIN = 64  # tokens the chat template adds around the messages
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A parsed request, where it goes, what is sent, and the upstream payload."""
+
+    request: protocol.ClientRequest
+    decision: routing.Decision
+    prepared: Prepared
+    payload: dict[str, Any]
+
+
+def choose_and_prepare(creq: protocol.ClientRequest, settings: Settings, cfg: PipelineConfig,
+                       max_tokens: int, clock: Callable[[], float]
+                       ) -> tuple[routing.Decision, Prepared]:
+    """The pure, CPU-bound part (run in a worker thread): language, route, pipeline."""
+    language, why = detect_language(creq.content, creq.language)
+    decision = routing.choose(settings, model=creq.model, language=language,
+                              language_reason=why)
+    budget = budget_of(decision, max_tokens)
+    try:
+        prepared = prepare(creq.content, cfg, language=decision.language,
+                           count_tokens=TOKEN_ESTIMATES[decision.route.tokenizer],
+                           budget_tokens=budget, mode=creq.context, clock=clock)
+    except OverBudget as exc:
+        raise BadRequest(f"the prompt does not fit {decision.route.model}: {exc}",
+                         code="context_length_exceeded") from None
+    return decision, prepared
+
+
+def budget_of(decision: routing.Decision, max_tokens: int) -> int:
+    """Prompt tokens the route's context leaves after the answer and the chat template."""
+    budget = decision.route.n_ctx - max_tokens - TEMPLATE_MARGIN
+    if budget <= 0:
+        raise BadRequest(f"max_tokens {max_tokens} leaves no room in the "
+                         f"{decision.route.n_ctx}-token context of {decision.route.model}",
+                         code="context_length_exceeded", param="max_tokens")
+    return budget
+
+
+def passthrough(text: str, reason: str, count_tokens: TokenCounter, budget: int,
+                language: str | None, elapsed_ms: float) -> Prepared:
+    """The raw prompt as it came (when the pipeline could not finish in time), if it fits."""
+    tokens = count_tokens(text)
+    if tokens > budget:
+        raise BadRequest(f"the prompt is about {tokens} tokens, over the budget of {budget}, "
+                         f"and the context pipeline ran out of time reducing it",
+                         code="context_length_exceeded")
+    return Prepared("raw", reason, language, "not detected (pipeline timed out)", None, (),
+                    [{"role": "user", "content": text}], text, len(text), tokens, len(text),
+                    tokens, 0.0, 0, 0, 0, 0, elapsed_ms)
+
+
+def payload_of(creq: protocol.ClientRequest, prepared: Prepared, max_tokens: int
+               ) -> dict[str, Any]:
+    """The upstream request: the client's options, and the reduced messages or prompt."""
+    payload: dict[str, Any] = {**creq.options, "max_tokens": max_tokens}
+    if creq.kind == "chat":
+        last = max(i for i, m in enumerate(creq.messages) if m["role"] == "user")
+        payload["messages"] = [*creq.messages[:last], *prepared.messages,
+                               *creq.messages[last + 1:]]
+    else:
+        payload["prompt"] = prepared.prompt
+    return payload
