@@ -15,6 +15,7 @@ from .spans import Span, split_inside
 
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _ITEM = re.compile(r"(?:async\s+)?(def|class)\s+(\w+)")
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def python_spans(code: str, lines: Lines, cfg: PipelineConfig) -> list[Span] | None:
@@ -42,6 +43,9 @@ def python_spans(code: str, lines: Lines, cfg: PipelineConfig) -> list[Span] | N
 
 
 def _parse(code: str) -> ast.Module | None:
+    # `ast` counts a lone CR as a line break and str.split("\n") does not: blanked, so that
+    # ast's line numbers are the block's.
+    code = _LONE_CR.sub(" ", code) if "\r" in code else code
     for source in (code, textwrap.dedent(code)):
         try:
             return ast.parse(source)
