@@ -107,9 +107,12 @@ class WorkerPool:
         return value
 
     async def _spawn(self) -> None:
+        # The parent's import path, so a wrapped interpreter (Nix's, a zipapp) finds the
+        # same packages in the child as in the parent.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = await asyncio.create_subprocess_exec(
             *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            limit=1 << 26)
+            env=env, limit=1 << 26)
         worker = _Worker(proc)
         self._all.add(worker)
         try:  # it says so once it has imported the pipeline
