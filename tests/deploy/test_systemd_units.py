@@ -143,6 +143,14 @@ def call(url: str, body: dict | None = None, key: str | None = None) -> tuple[in
         return exc.code, json.loads(exc.read())
 
 
+def answers(url: str) -> bool:
+    """Whether GET url answers 200 (False while nothing listens yet)."""
+    try:
+        return call(url)[0] == 200
+    except urllib.error.URLError:
+        return False
+
+
 def specifier(value: str, table: dict[str, str]) -> str:
     """Expand the unit specifiers the services use (%d credentials, %C and %S roots)."""
 
@@ -223,7 +231,13 @@ def test_services_run_as_the_units_start_them_then_exit_when_idle(tmp_path, tiny
              for cmd in (backend_cmd, orchestrator_cmd)]
     stderr = []
     try:
-        time.sleep(0.2)  # until the sockets listen; nothing runs yet
+        # The first connection starts the orchestrator (and its pipeline worker); retried
+        # while systemd-socket-activate has not bound the socket yet.
+        health = f"http://127.0.0.1:{port}/health"
+        deadline = time.monotonic() + 60
+        while not answers(health):
+            assert time.monotonic() < deadline, "the orchestrator's socket never answered"
+            time.sleep(0.05)
         # A scrape starts the backend but loads no model (so a rare one costs little).
         scrape = urllib.request.Request(f"http://127.0.0.1:{backend_port}/metrics",
                                         headers={"Authorization": f"Bearer {backend_key}"})
