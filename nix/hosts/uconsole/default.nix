@@ -16,8 +16,8 @@
 
   services.cerebrum-orchestrator = {
     enable = true;
-    # The REPL on the uConsole talks to it on loopback (export CEREBRUM_API_KEY=<a key from
-    # apiKeyFile>); the VPS scrapes it over the tailnet.
+    # The REPL on the uConsole talks to it on loopback (export CEREBRUM_CLIENT_KEY=<a key
+    # from apiKeyFile>, or cerebrum --key-file FILE); the VPS scrapes it over the tailnet.
     listenAddress = "0.0.0.0";
     apiKeyFile = "/var/lib/secrets/cerebrum/api-keys";
     upstream = "http://vps:9000";
