@@ -149,9 +149,12 @@ async def _stream(request: web.Request, env: Envelope, first: Event,
 
 
 def _small_buffers(request: web.Request) -> None:
-    """Bound what a stream can queue for its client, so one that stops reading is noticed
-    within write_timeout rather than after the kernel has absorbed megabytes (Linux grows a
-    loopback socket's send buffer to 4 MiB); tokens trickle, so throughput does not suffer."""
+    """Bound what a stream may queue for its client, in the kernel and in asyncio.
+
+    Linux grows a socket's send buffer up to 4 MiB, so a client that stops reading would be
+    noticed only megabytes (minutes of tokens) later; tokens trickle, so 64 KiB costs no
+    throughput.
+    """
     transport = request.transport
     if transport is None:
         return

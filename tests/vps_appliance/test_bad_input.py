@@ -272,6 +272,9 @@ CASES = [
          "header_too_large", "over the limit of 8190 bytes"),
     Case("url-10kb", build("GET", "/v1/models?" + "q" * 10_000), 431, "header_too_large",
          "request line or a header"),
+    Case("headers-40k", raw_head("GET /v1/models HTTP/1.1", "Host: x",
+                                 *(f"X-{i}: v" for i in range(40_000))),
+         400, "malformed_request", "malformed HTTP request"),
     Case("content-length-letters", raw_head(
         f"POST {COMPLETIONS} HTTP/1.1", "Host: x", POST_AUTH, "Content-Length: abc"),
          400, "malformed_request", "malformed HTTP request"),

@@ -11,6 +11,7 @@ import pytest
 from conftest import base_url, metric, spec
 from tiny_gguf import write_tiny_llama
 
+from vps_appliance.engine import Handoff, Piece
 from vps_appliance.settings import Sampling
 
 COMPLETIONS = "/v1/completions"
@@ -100,3 +101,14 @@ async def test_a_slow_reader_that_keeps_reading_gets_the_whole_stream(
     assert asyncio.get_running_loop().time() - started > 1.0
     assert received.endswith(b"data: [DONE]\n\n")
     assert await metric(http, url, STALLED, model="tiny") == 0
+
+
+async def test_cancel_releases_a_worker_blocked_on_a_full_handoff():
+    handoff = Handoff(asyncio.get_running_loop(), 1)
+    assert handoff.put(Piece("a"))  # fills the buffer; nobody consumes it
+    blocked = asyncio.create_task(asyncio.to_thread(handoff.put, Piece("b")))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()  # the worker waits for room, as it should
+    handoff.cancel()  # what closing the consumer's generator does
+    async with asyncio.timeout(10):
+        assert await blocked is False  # released, and told the consumer has gone
