@@ -14,6 +14,7 @@ from cerebrum.auth import bearer_ok
 from cerebrum.openai import error_body
 
 from .errors import HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
+from .infill import Infill
 from .lifecycle import SHEDDABLE, Lifecycle, context
 from .resources import (
     Completions,
@@ -107,7 +108,9 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     app.add_error_handler(falcon.HTTPError, handle_error)  # else Falcon's own, more specific
     app.add_error_handler(OrchestratorError, handle_error)
     app.add_route("/v1/chat/completions", Completions(services, "chat"))
-    app.add_route("/v1/completions", Completions(services, "completion"))
+    infill = Infill(services)
+    app.add_route("/v1/completions", Completions(services, "completion", fim=infill.fim))
+    app.add_route("/infill", infill)
     app.add_route("/v1/context/preview", Preview(services))
     app.add_route("/v1/models", Models(services))
     app.add_route("/health", Health(services))

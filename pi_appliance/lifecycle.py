@@ -35,7 +35,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Requests that do work (the pipeline, a model call): admitted up to `max_concurrent`.
-SHEDDABLE = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/context/preview"})
+SHEDDABLE = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/context/preview",
+                       "/infill"})
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from .metrics import BREAKER_VALUES, Metrics
 from .settings import Backend, Route, Settings
 
 log = structlog.get_logger("cerebrum.orchestrator")
-PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
+PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions", "infill": "/infill"}
 BUSY_RETRY_AFTER = 2  # seconds, when a busy backend does not say
 
 
@@ -73,8 +73,10 @@ class Proxy:
         self.publish(backend.name)
 
     async def open(self, route: Route, kind: str, payload: dict[str, Any],
-                   request_id: str) -> Opened:
-        """The first backend of `route` that answers with a first chunk in time."""
+                   request_id: str, last: Callable[[dict[str, Any]], bool] | None = None
+                   ) -> Opened:
+        """The first backend of `route` that answers with a first chunk in time (`last`:
+        see `upstream.stream`)."""
         timeouts, policy = self._settings.timeouts, self._settings.breaker
         errors: list[UpstreamError] = []
         shut: list[Breaker] = []
@@ -88,7 +90,7 @@ class Proxy:
             chunks = upstream.stream(self._session, backend, PATHS[kind],
                                      {**payload, "model": route.model}, request_id,
                                      first_token=first_token,
-                                     between_tokens=timeouts.between_tokens)
+                                     between_tokens=timeouts.between_tokens, last=last)
             try:
                 first = await anext(chunks)
             except UpstreamError as exc:

@@ -4,9 +4,9 @@ models, stats and metrics."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import falcon
 from falcon.asgi import Request, Response, SSEvent
@@ -16,11 +16,15 @@ from cerebrum.openai import error_body
 
 from . import protocol, routing
 from .errors import PayloadTooLarge, UpstreamError
+from .infill_protocol import parse_openai
 from .lifecycle import context
 from .pipeline import Prepared
 from .planner import Planner
 from .proxy import Opened
 from .services import Services
+
+if TYPE_CHECKING:
+    from .infill import FillInMiddle
 
 
 def _dumps(obj: Any) -> bytes:
@@ -61,17 +65,23 @@ def _text_of(chunk: dict[str, Any]) -> str:
 
 
 class Completions:
-    """POST /v1/chat/completions and /v1/completions."""
+    """POST /v1/chat/completions and /v1/completions; a completion with `suffix` is
+    fill-in-the-middle and goes to `fim`."""
 
-    def __init__(self, services: Services, kind: protocol.Kind):
+    def __init__(self, services: Services, kind: protocol.Kind,
+                 fim: FillInMiddle | None = None):
         self.s = services
         self.kind = kind
         self.planner = Planner(services)
+        self.fim = fim
 
     async def on_post(self, req: Request, resp: Response) -> None:
         """Plan, open an upstream stream (failover), then relay it or collect it."""
         s, ctx = self.s, context(req.scope)
         body = await read_json(req, s.settings.max_body_bytes)
+        if self.fim is not None and body.get("suffix") is not None:
+            await self.fim.respond(parse_openai(body, s.settings.max_tokens_cap), req, resp)
+            return
         plan = await self.planner.plan(self.kind, body, ctx.request_id)
         decision, prepared = plan.decision, plan.prepared
         # Known names and sizes only: reasons quote the prompt (fence tags, file names).
@@ -92,38 +102,39 @@ class Completions:
         resp.media = await relay.collect()
 
 
-class Relay:
-    """Relays one upstream stream to the client, timing it and settling its breaker."""
+class Timed:
+    """One opened upstream stream: its chunks, timed (TTFT, rate), its breaker settled."""
 
-    def __init__(self, services: Services, decision: routing.Decision, prepared: Prepared,
-                 opened: Opened, started: float):
-        self.s, self.decision, self.prepared, self.opened = services, decision, prepared, opened
-        self.started = started
+    def __init__(self, services: Services, route: str, opened: Opened, started: float,
+                 text_of: Callable[[dict[str, Any]], str] = _text_of):
+        self.s, self.route, self.opened, self.started = services, route, opened, started
+        self.text_of = text_of
         self.first_at: float | None = None
         self.last_at: float | None = None
         self.tokens = 0
 
     def _saw(self, chunk: dict[str, Any]) -> None:
-        if _text_of(chunk):
+        if self.text_of(chunk):
             now = self.s.clock()
             if self.first_at is None:
                 self.first_at = now
                 ttft = now - self.started
-                self.s.metrics.ttft.labels(self.decision.route.name).observe(ttft)
+                self.s.metrics.ttft.labels(self.route).observe(ttft)
                 self.s.stats.observe(self.s.stats.ttft_ms, ttft * 1000)
             self.last_at = now
             self.tokens += 1
 
-    def _stats(self) -> dict[str, Any]:
+    def timing(self) -> tuple[float | None, float | None]:
+        """(TTFT, tokens per second after the first), None where unknown; counts the tokens."""
         ttft = None if self.first_at is None else self.first_at - self.started
         rate = None
         if self.first_at is not None and self.last_at is not None and self.tokens > 1 \
                 and self.last_at > self.first_at:
             rate = (self.tokens - 1) / (self.last_at - self.first_at)
         self.s.metrics.tokens.labels("completion").inc(self.tokens)
-        return stats_of(self.decision, self.prepared, self.opened, ttft, rate)
+        return ttft, rate
 
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """The upstream chunks; settles the breaker (success, failure, or no verdict)."""
         proxy, o = self.s.proxy, self.opened
         assert proxy is not None
@@ -146,11 +157,23 @@ class Relay:
                 o.breaker.release()
             await o.rest.aclose()  # closes the upstream connection: the backend stops
 
+
+class Relay(Timed):
+    """Relays one upstream completion stream to the client in its requested shape."""
+
+    def __init__(self, services: Services, decision: routing.Decision, prepared: Prepared,
+                 opened: Opened, started: float):
+        super().__init__(services, decision.route.name, opened, started)
+        self.decision, self.prepared = decision, prepared
+
+    def _stats(self) -> dict[str, Any]:
+        return stats_of(self.decision, self.prepared, self.opened, *self.timing())
+
     async def events(self) -> AsyncIterator[SSEvent]:
         """SSE for the client: chunks, then the `cerebrum` stats chunk, then [DONE]."""
         template: dict[str, Any] = {}
         try:
-            async with aclosing(self._chunks()) as chunks:
+            async with aclosing(self.chunks()) as chunks:
                 async for chunk in chunks:
                     template = chunk
                     yield SSEvent(data=_dumps(chunk))
@@ -166,7 +189,7 @@ class Relay:
     async def collect(self) -> dict[str, Any]:
         """One JSON body in the client's requested shape, with the `cerebrum` stats."""
         parts, finish, usage, template = [], None, None, {}
-        async for chunk in self._chunks():
+        async for chunk in self.chunks():
             template = template or chunk
             parts.append(_text_of(chunk))
             choice = (chunk.get("choices") or [{}])[0]

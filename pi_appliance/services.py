@@ -10,6 +10,7 @@ import aiohttp
 
 from cerebrum.activation import Activity, Clock
 
+from .infill_context import OrderMemory
 from .lifecycle import Load
 from .metrics import Metrics
 from .pipeline.config import PipelineConfig
@@ -39,6 +40,7 @@ class Services:
     proxy: Proxy | None = None
     counter: TokenCounter | None = None
     workers: WorkerPool | None = None  # the context pipeline runs in these processes
+    orders: OrderMemory = field(default_factory=OrderMemory)  # FIM context order per client
 
     def __post_init__(self) -> None:
         self.load = Load(self.settings.max_concurrent)

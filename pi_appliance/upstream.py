@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -59,15 +59,21 @@ async def _raise_for(resp: aiohttp.ClientResponse, backend: Backend) -> None:
     if resp.status == 503:
         raise UpstreamError(f"backend {backend.name} is busy: {message}", code="upstream_busy",
                             counts=False, retry_after=retry_after(resp))
-    if 400 <= resp.status < 500 and resp.status not in (401, 403, 408, 429):
+    # 501: the backend cannot do this request (a model without FIM tokens): not a failure.
+    if (400 <= resp.status < 500 and resp.status not in (401, 403, 408, 429)) or \
+            resp.status == 501:
         raise UpstreamRejected(resp.status, message, code)
     raise UpstreamError(f"backend {backend.name} answered {resp.status}: {message}")
 
 
 async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                  payload: dict[str, Any], request_id: str, *, first_token: float,
-                 between_tokens: float) -> AsyncIterator[dict[str, Any]]:
+                 between_tokens: float, last: Callable[[dict[str, Any]], bool] | None = None
+                 ) -> AsyncIterator[dict[str, Any]]:
     """POST a streaming request and yield its chunks; UpstreamError on any failure.
+
+    The stream ends at `[DONE]`, or after the chunk `last` says is the last one (llama.cpp's
+    native endpoints, like /infill, end with a `"stop": true` chunk and no `[DONE]`).
 
     A stream read to its end gives its connection back to the pool (the next request skips
     the TCP handshake, a round trip over the tailnet); leaving the iteration early (the client
@@ -102,6 +108,9 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                 raise UpstreamError(f"backend {backend.name} failed mid-stream: "
                                     f"{error.get('message', 'unknown error')}")
             yield chunk
+            if last is not None and last(chunk):
+                finished = await _drained(resp)
+                return
             deadline = loop.time() + between_tokens
     except TimeoutError:
         raise UpstreamError(f"backend {backend.name} timed out", code="upstream_timeout") from None

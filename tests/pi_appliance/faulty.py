@@ -10,7 +10,7 @@ import json
 from aiohttp import web
 
 MODES = ("ok", "die_midstream", "stall_midstream", "slow_first", "error500", "busy503",
-         "garbage", "hold", "reject400", "hold_after_first", "flood")
+         "garbage", "hold", "reject400", "hold_after_first", "flood", "no_fim")
 
 
 class Faulty:
@@ -24,6 +24,8 @@ class Faulty:
         self.has_tokenize = True  # False: /v1/tokenize answers 404, as llama-server's does
         self.tokenize_calls = 0
         self.flooded = asyncio.Event()  # set when a "flood" stream found its client gone
+        self.infill_bodies: list[dict] = []
+        self.hung_up = asyncio.Event()  # set when a held /infill stream lost its client
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -31,6 +33,7 @@ class Faulty:
         app.router.add_post("/v1/chat/completions", self.completions)
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_post("/v1/tokenize", self.tokenize)
+        app.router.add_post("/infill", self.infill)
         return app
 
     async def tokenize(self, request: web.Request) -> web.Response:
@@ -105,4 +108,42 @@ class Faulty:
         except asyncio.CancelledError:  # … noticed by the server first
             self.flooded.set()
             raise
+        return resp
+
+    async def infill(self, request: web.Request) -> web.StreamResponse:
+        """llama.cpp's /infill stream: content chunks, then one `stop: true` chunk (no [DONE])."""
+        self.calls += 1
+        body = await request.json()
+        self.infill_bodies.append(body)
+        if self.mode == "busy503":
+            return web.json_response({"error": {"code": 503, "message": "no free slot",
+                                                "type": "unavailable_error"}}, status=503,
+                                     headers={"Retry-After": "3"})
+        if self.mode == "error500":
+            return web.json_response({"error": {"code": 500, "message": "boom",
+                                                "type": "server_error"}}, status=500)
+        if self.mode == "no_fim":
+            return web.json_response({"error": {"code": 501, "message": "the model has no "
+                                                "FIM tokens", "type": "not_supported_error"}},
+                                     status=501)
+        if self.mode == "hold":
+            await self.release.wait()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(3):
+            if self.mode == "die_midstream" and i == 1:
+                request.transport.close()
+                return resp
+            if self.mode == "hold_after_first" and i == 1:
+                try:
+                    await self.release.wait()
+                except asyncio.CancelledError:  # the orchestrator closed the connection
+                    self.hung_up.set()
+                    raise
+            chunk = {"index": 0, "content": f"x{i}", "stop": False, "tokens_predicted": i + 1}
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        last = {"index": 0, "content": "", "stop": True, "stop_type": "limit",
+                "tokens_predicted": 3, "tokens_evaluated": 11, "tokens_cached": 13,
+                "truncated": False, "timings": {"prompt_n": 11, "predicted_n": 3}}
+        await resp.write(f"data: {json.dumps(last)}\n\n".encode())
         return resp

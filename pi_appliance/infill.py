@@ -1,0 +1,237 @@
+"""Fill-in-the-middle: `POST /infill` (llama.cpp's shape: llama.vim, llama.vscode) and
+`POST /v1/completions` with `suffix` (OpenAI's: Continue). Both go to the route's backends'
+`/infill` (llama.cpp's endpoint, which this project's backend also serves), with the context
+chosen here (`infill_context`), through the same breakers, shedding and cancellation as
+completions; the answer comes back in the shape the client asked in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from falcon.asgi import Request, Response, SSEvent
+
+from . import routing
+from .errors import UpstreamError
+from .infill_context import Selection, passthrough, plan_infill, quick_route
+from .infill_protocol import InfillRequest, parse_infill
+from .lifecycle import context
+from .proxy import Opened
+from .resources import Timed, read_json
+from .services import Services
+from .workers import WorkerFailed
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _is_last(chunk: dict[str, Any]) -> bool:
+    return chunk.get("stop") is True
+
+
+def _content(chunk: dict[str, Any]) -> str:
+    return str(chunk.get("content") or "")
+
+
+def client_of(req: Request) -> str:
+    """Who is typing: a hash of the API key, else of the client's address."""
+    who = req.get_header("Authorization") or f"addr:{req.remote_addr}"
+    return hashlib.blake2b(who.encode(errors="replace"), digest_size=8).hexdigest()
+
+
+def pick(body: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """llama.cpp's `response_fields`: only these (nested paths like `timings/prompt_n`,
+    keyed by the path); a path that is not there is left out."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        node: Any = body
+        for part in path.split("/"):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            out[path] = node
+    return out
+
+
+def stats_of(decision: routing.Decision, selection: Selection, opened: Opened,
+             final: dict[str, Any], ttft: float | None) -> dict[str, Any]:
+    """The `cerebrum` object: route, context selection, the backend's cache use, TTFT."""
+    timings = final.get("timings") if isinstance(final.get("timings"), dict) else {}
+    return {"model": decision.route.model, "route": decision.route.name,
+            "language": decision.language, "route_reason": decision.reason,
+            "backend": opened.backend.name, "context": selection.mode,
+            "context_reason": selection.reason, "chunks_offered": selection.offered,
+            "chunks_kept": len(selection.extra), "chunks_duplicate": selection.duplicates,
+            "chunks_over_budget": selection.over_budget,
+            "context_tokens": selection.context_tokens, "context_budget": selection.budget,
+            "prompt_tokens": final.get("tokens_evaluated", timings.get("prompt_n")),
+            "tokens_cached": final.get("tokens_cached"),
+            "pipeline_ms": round(selection.pipeline_ms, 2),
+            "ttft_ms": None if ttft is None else round(ttft * 1000, 1)}
+
+
+class FillInMiddle:
+    """Plans, opens and relays one fill-in-the-middle request, in either shape."""
+
+    def __init__(self, services: Services):
+        self.s = services
+
+    async def respond(self, ireq: InfillRequest, req: Request, resp: Response) -> None:
+        """Route and choose the context (in a worker), open the backend's /infill, then
+        relay the stream or collect it."""
+        s, ctx = self.s, context(req.scope)
+        n_predict = s.settings.default_max_tokens if ireq.n_predict is None else ireq.n_predict
+        client = client_of(req)
+        decision, selection = await self._plan(ireq, n_predict, s.orders.get(client))
+        s.orders.put(client, selection.order)
+        ctx.log.update(route=decision.route.name, model=decision.route.model,
+                       language=decision.language, context=selection.mode, fim=ireq.shape,
+                       chunks_offered=selection.offered, chunks_kept=len(selection.extra))
+        payload = {**ireq.options, "input_prefix": ireq.prefix, "input_suffix": ireq.suffix,
+                   "prompt": ireq.prompt, "n_predict": n_predict,
+                   "input_extra": [{"filename": e.filename, "text": e.text}
+                                   for e in selection.extra]}
+        assert s.proxy is not None
+        opened = await s.proxy.open(decision.route, "infill", payload, ctx.request_id,
+                                    last=_is_last)
+        relay = InfillRelay(s, decision, selection, opened, ctx.started, ireq,
+                            ctx.request_id)
+        if ireq.stream:
+            resp.content_type = "text/event-stream"
+            resp.set_header("Cache-Control", "no-cache")
+            resp.set_header("X-Accel-Buffering", "no")
+            events = relay.events()
+            ctx.closers.append(events.aclose)  # closes the upstream stream, whatever happens
+            resp.sse = events
+            return
+        resp.media = await relay.collect()
+
+    async def _plan(self, ireq: InfillRequest, n_predict: int, previous: tuple[str, ...]
+                    ) -> tuple[routing.Decision, Selection]:
+        s = self.s
+        timeout_ms = s.settings.pipeline.timeout_ms
+        assert s.workers is not None
+        try:
+            decision, selection = await s.workers.run(
+                plan_infill, ireq, s.settings, s.pipeline, n_predict, previous,
+                timeout=timeout_ms / 1000)
+        except TimeoutError:
+            s.metrics.pipeline_timeouts.inc()
+            s.stats.count("pipeline_timeouts")
+            reason = (f"the context selection ran past its {timeout_ms:g} ms deadline "
+                      "(pipeline.timeout_ms): the editor's chunks are sent as they came")
+        except WorkerFailed:
+            s.stats.count("pipeline_failures")
+            reason = "the context selection failed: the editor's chunks are sent as they came"
+        else:
+            s.metrics.pipeline.observe(selection.pipeline_ms / 1000)
+            s.stats.observe(s.stats.pipeline_ms, selection.pipeline_ms)
+            return decision, selection
+        return quick_route(ireq, s.settings), passthrough(ireq, reason)
+
+
+class InfillRelay(Timed):
+    """Relays the backend's /infill stream as llama.cpp's shape or OpenAI's."""
+
+    def __init__(self, services: Services, decision: routing.Decision, selection: Selection,
+                 opened: Opened, started: float, ireq: InfillRequest, request_id: str):
+        super().__init__(services, decision.route.name, opened, started, text_of=_content)
+        self.decision, self.selection, self.ireq = decision, selection, ireq
+        self.id = f"cmpl-{request_id}"
+        self.created = int(time.time())
+
+    def _stats(self, final: dict[str, Any]) -> dict[str, Any]:
+        ttft, _ = self.timing()
+        return stats_of(self.decision, self.selection, self.opened, final, ttft)
+
+    def _openai(self, text: str, finish: str | None, final: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "object": "text_completion",
+                               "created": self.created, "model": self.decision.route.model,
+                               "choices": [{"index": 0, "text": text, "logprobs": None,
+                                            "finish_reason": finish}]}
+        if final is not None:
+            prompt, predicted = final.get("tokens_evaluated"), final.get("tokens_predicted")
+            if isinstance(prompt, int) and isinstance(predicted, int):
+                out["usage"] = {"prompt_tokens": prompt, "completion_tokens": predicted,
+                                "total_tokens": prompt + predicted}
+        return out
+
+    @staticmethod
+    def _finish(final: dict[str, Any]) -> str:
+        return "length" if final.get("stop_type") == "limit" else "stop"
+
+    async def events(self) -> AsyncIterator[SSEvent]:
+        """SSE for the client. llama.cpp's shape: the backend's chunks, the last
+        (`stop: true`) with the `cerebrum` stats. OpenAI's: text_completion chunks, a
+        stats chunk, then [DONE]."""
+        openai = self.ireq.shape == "openai"
+        final: dict[str, Any] | None = None
+        try:
+            async with aclosing(self.chunks()) as chunks:
+                async for chunk in chunks:
+                    if _is_last(chunk):  # the stream ends after it: read on to settle
+                        final = chunk
+                        continue
+                    if openai:
+                        if text := _content(chunk):
+                            yield SSEvent(data=_dumps(self._openai(text, None)))
+                    else:
+                        yield SSEvent(data=_dumps(chunk))
+        except UpstreamError as exc:
+            self.s.stats.count("midstream_errors")
+            error = {"code": 502, "message": str(exc), "type": exc.type}
+            yield SSEvent(data=_dumps({"error": error}))
+            if openai:
+                yield SSEvent(data=b"[DONE]")
+            return
+        final = final or {"content": "", "stop": True}  # a backend that ended with [DONE]
+        stats = self._stats(final)
+        if openai:
+            yield SSEvent(data=_dumps(self._openai(_content(final), self._finish(final),
+                                                   final)))
+            yield SSEvent(data=_dumps({"id": self.id, "object": "text_completion",
+                                       "created": self.created,
+                                       "model": self.decision.route.model, "choices": [],
+                                       "cerebrum": stats}))
+            yield SSEvent(data=b"[DONE]")
+            return
+        yield SSEvent(data=_dumps({**final, "cerebrum": stats}))
+
+    async def collect(self) -> dict[str, Any]:
+        """One JSON body: llama.cpp's (`response_fields` honoured) or OpenAI's."""
+        parts: list[str] = []
+        final: dict[str, Any] = {"stop": True}
+        async with aclosing(self.chunks()) as chunks:
+            async for chunk in chunks:
+                parts.append(_content(chunk))
+                if _is_last(chunk):
+                    final = chunk
+        text = "".join(parts)
+        stats = self._stats(final)
+        if self.ireq.shape == "openai":
+            return {**self._openai(text, self._finish(final), final), "cerebrum": stats}
+        body = {**final, "content": text}
+        if self.ireq.response_fields is not None:
+            body = pick(body, self.ireq.response_fields)
+        return {**body, "cerebrum": stats}
+
+
+class Infill:
+    """POST /infill: llama.cpp's fill-in-the-middle endpoint."""
+
+    def __init__(self, services: Services):
+        self.s = services
+        self.fim = FillInMiddle(services)
+
+    async def on_post(self, req: Request, resp: Response) -> None:
+        """Validate, then fill in the middle."""
+        body = await read_json(req, self.s.settings.max_body_bytes)
+        await self.fim.respond(parse_infill(body, self.s.settings.max_tokens_cap), req, resp)
