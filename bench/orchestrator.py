@@ -187,6 +187,10 @@ async def main() -> int:
                     wan_pooled.append((ttft["via"] - ttft["pooled"]) * 1000)
             await fresh.close()
             await link.close()
+            print("relay connections", link.connections, "for", 3 * (args.rounds + 1),
+                  "requests", flush=True)
+            # One per direct request, plus the orchestrator's and the pooled client's.
+            result["wan_relay_connections"] = link.connections
             result["wan_added_ttft_ms"] = {"rtt_ms": 40, "p50": pct(wan_added, 50),
                                            "p99": pct(wan_added, 99),
                                            "vs_pooled_p50": pct(wan_pooled, 50),

@@ -23,6 +23,7 @@ class Relay:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> Relay:
         """Listen on an ephemeral loopback port."""
@@ -39,11 +40,10 @@ class Relay:
         """Stop listening and cut every relayed connection."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await task
+        for writer in list(self._writers):
+            writer.transport.abort()  # each pipe then sees its end and returns
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -55,18 +55,22 @@ class Relay:
         self._tasks.add(task)
         loop = asyncio.get_running_loop()
         opened_at = loop.time() + self.rtt  # the handshake a real link would cost
+        self._writers.add(client_w)
         try:
             server_r, server_w = await asyncio.open_connection(*self.target)
         except OSError:
             client_w.close()
+            self._writers.discard(client_w)
             self._tasks.discard(task)
             return
+        self._writers.add(server_w)
         try:
             await asyncio.gather(self._pipe(client_r, server_w, opened_at),
                                  self._pipe(server_r, client_w, 0.0))
         finally:
             for writer in (client_w, server_w):
                 writer.close()
+                self._writers.discard(writer)
             self._tasks.discard(task)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
