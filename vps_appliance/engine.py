@@ -26,8 +26,10 @@ import structlog
 from . import prompt_cache
 from .chat import ChatFormatter, make_formatter
 from .errors import ModelLoadError, Overloaded
+from .fim import IndentGuard
 from .metrics import Metrics
 from .protocol import GenerationParams, Usage
+from .sampling import SamplerSpec, build_chain, sample_stream
 from .settings import ModelSpec
 from .stops import StopScanner
 
@@ -82,6 +84,21 @@ class Done:
     finish_reason: str
     usage: Usage
     decode_tokens_per_second: float | None
+    stop_type: str = "none"  # llama-server's: eos, word, limit, none
+    prompt_seconds: float = 0.0  # start of the worker's turn to the first sampled token
+    predict_seconds: float = 0.0  # first to last sampled token
+    tokens_cached: int = 0  # tokens the context holds afterwards
+
+
+@dataclass(frozen=True)
+class Control:
+    """Fill-in-the-middle controls: the sampler chain, stop tokens, llama-server's limits."""
+
+    samplers: SamplerSpec
+    stop_tokens: frozenset[int]
+    t_max_predict_ms: int = 0  # once past, stop at the next newline
+    n_indent: int = 0
+    cache_prompt: bool = True  # False: evaluate the whole prompt, as llama-server does
 
 
 @dataclass(frozen=True)
@@ -202,7 +219,8 @@ class ModelSlot:
                            n_ctx=llm.n_ctx(), cache=cache)
 
     async def generate(self, tokens: list[int], params: GenerationParams, max_tokens: int,
-                       extra_stops: tuple[str, ...] = ()) -> AsyncIterator[Event]:
+                       extra_stops: tuple[str, ...] = (),
+                       control: Control | None = None) -> AsyncIterator[Event]:
         """Wait for the model (bounded), then stream events from its worker thread."""
         self.check_capacity()
         model = await self.model()
@@ -218,7 +236,8 @@ class ModelSlot:
         handoff = Handoff(loop, self._token_buffer)
         try:
             future = loop.run_in_executor(self._executor, self._run, model, tokens, params,
-                                          max_tokens, params.stop + extra_stops, handoff)
+                                          max_tokens, params.stop + extra_stops, handoff,
+                                          control)
         except BaseException:
             self._gate.release()
             raise
@@ -238,20 +257,24 @@ class ModelSlot:
             log.error("worker_crashed", model=self.spec.name, error=type(exc).__name__)
 
     def _run(self, model: LoadedModel, tokens: list[int], params: GenerationParams,
-             max_tokens: int, stops: tuple[str, ...], handoff: Handoff) -> None:
+             max_tokens: int, stops: tuple[str, ...], handoff: Handoff,
+             control: Control | None = None) -> None:
         """Worker thread: generate; whatever happens, the consumer gets a terminal event."""
         try:
-            self._generate(model, tokens, params, max_tokens, stops, handoff)
+            self._generate(model, tokens, params, max_tokens, stops, handoff, control)
         except Exception as exc:  # llama.cpp failure: report it, leave a clean context
             model.llm.reset()
             log.error("generation_failed", model=self.spec.name, error=type(exc).__name__)
             handoff.put(Failed(f"generation failed: {type(exc).__name__}"))
 
     def _generate(self, model: LoadedModel, tokens: list[int], params: GenerationParams,
-                  max_tokens: int, stops: tuple[str, ...], handoff: Handoff) -> None:
+                  max_tokens: int, stops: tuple[str, ...], handoff: Handoff,
+                  control: Control | None = None) -> None:
         llm, name = model.llm, self.spec.name
         started = self._clock()
-        if model.cache is not None:
+        if control is not None and not control.cache_prompt:
+            llm.reset()
+        elif model.cache is not None:
             snap, shared = model.cache.best(tokens)
             live = prompt_cache.common_prefix(llm.input_ids[: llm.n_tokens], tokens)
             if snap is not None and shared > live:
@@ -264,12 +287,24 @@ class ModelSlot:
         piece_buf = ctypes.create_string_buffer(256)
         completion = 0
         evaluated = len(tokens)
-        finish = "length"
+        finish, stop_type = "length", "limit"
         first_at = last_at = None
         cancelled = False
-        stream = llm.generate(tokens, temp=params.temperature, top_p=params.top_p,
-                              top_k=params.top_k, min_p=params.min_p,
-                              repeat_penalty=params.repeat_penalty)
+        stop_tokens: frozenset[int] = frozenset()
+        indent = IndentGuard(0)
+        if control is None:
+            stream = llm.generate(tokens, temp=params.temperature, top_p=params.top_p,
+                                  top_k=params.top_k, min_p=params.min_p,
+                                  repeat_penalty=params.repeat_penalty)
+        else:
+            stop_tokens, indent = control.stop_tokens, IndentGuard(control.n_indent)
+            chain = build_chain(model.vocab, llm.n_vocab(), control.samplers,
+                                temperature=params.temperature, top_k=params.top_k,
+                                top_p=params.top_p, min_p=params.min_p,
+                                repeat_penalty=params.repeat_penalty, seed=params.seed)
+            stream = sample_stream(llm, tokens, chain)
+        deadline = control.t_max_predict_ms / 1000 if control and control.t_max_predict_ms > 0 \
+            else None
         try:
             for token in stream:
                 if handoff.cancelled.is_set():
@@ -280,18 +315,24 @@ class ModelSlot:
                     evaluated = getattr(llm, "tokens_evaluated", evaluated_before + len(tokens))
                     evaluated -= evaluated_before
                     self._metrics.prompt_tokens_evaluated.labels(name).inc(evaluated)
-                if llama_cpp.llama_vocab_is_eog(model.vocab, token):
-                    finish = "stop"
+                    if max_tokens == 0:  # llama-server's n_predict 0: fill the cache only
+                        break
+                if llama_cpp.llama_vocab_is_eog(model.vocab, token) or token in stop_tokens:
+                    finish, stop_type = "stop", "eos"
                     break
                 completion += 1
                 last_at = self._clock()
                 self._metrics.completion_tokens.labels(name).inc()
                 n = llama_cpp.llama_token_to_piece(model.vocab, token, piece_buf, 256, 0, False)
-                text = scanner.feed(decoder.decode(piece_buf.raw[: max(n, 0)]))
+                text = indent.feed(scanner.feed(decoder.decode(piece_buf.raw[: max(n, 0)])))
                 if text and not handoff.put(Piece(text)):
                     cancelled = True
                     break
                 if scanner.stopped:
+                    finish, stop_type = "stop", "word"
+                    break
+                if indent.stopped or (deadline is not None and "\n" in text
+                                      and last_at - first_at > deadline):
                     finish = "stop"
                     break
                 if completion >= max_tokens:
@@ -302,7 +343,9 @@ class ModelSlot:
             self._metrics.cancelled.labels(name).inc()
             log.info("generation_cancelled", model=name, completion_tokens=completion)
             return
-        tail = scanner.flush() + decoder.decode(b"", final=True)
+        tail = indent.feed(scanner.flush() + decoder.decode(b"", final=True))
+        if not indent.stopped:
+            tail += indent.flush()
         if tail and not handoff.put(Piece(tail)):
             return
         rate = None
@@ -311,7 +354,11 @@ class ModelSlot:
             self._metrics.tokens_per_second.labels(name).observe(rate)
         usage = Usage(prompt_tokens=len(tokens), completion_tokens=completion,
                       cached_tokens=len(tokens) - evaluated)
-        handoff.put(Done(finish, usage, rate))
+        ended = self._clock()
+        handoff.put(Done(finish, usage, rate, stop_type=stop_type,
+                         prompt_seconds=(first_at or ended) - started,
+                         predict_seconds=ended - (first_at or ended),
+                         tokens_cached=llm.n_tokens))
         self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (self._clock() - started)
         if model.cache is not None and (snap := prompt_cache.snapshot(llm)) is not None:
             model.cache.put(snap)

@@ -98,3 +98,11 @@ class Overloaded(BackendError):
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NotSupported(BackendError):
+    """The model cannot do what was asked (fill-in-the-middle without FIM tokens)."""
+
+    status = 501
+    type = "not_supported_error"
+    code = "not_supported"

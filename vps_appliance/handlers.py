@@ -1,4 +1,5 @@
-"""HTTP handlers: OpenAI-compatible completions, tokenize, models, health and metrics."""
+"""HTTP handlers: OpenAI-compatible completions, llama-server's /infill, tokenize, models,
+health and metrics."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from cerebrum.openai import error_body
 
-from . import chat
+from . import chat, fim_service
 from .engine import Done, Event, Failed, ModelSlot, Piece
 from .errors import BackendError, ClientStalled, NotFound, PayloadTooLarge
+from .infill import parse_infill, select_fields, timings
 from .protocol import (
     CompletionRequest,
     Envelope,
@@ -65,18 +67,27 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
     slot.check_capacity()  # shed before doing any work for the request
     req = _parse(kind, body, slot, settings.max_tokens_cap)
     model = await slot.model()
-    if kind == "chat":
-        tokens, stops = await asyncio.to_thread(chat.chat_tokens, model.llm, model.formatter,
-                                                req.messages)
+    control = None
+    if req.suffix is not None:  # fill in the middle (Continue's autocomplete)
+        prepared = await asyncio.to_thread(fim_service.prepare, model, slot.spec, req.params,
+                                           prefix=req.prompt, suffix=req.suffix)
+        tokens, stops, control = prepared.tokens, (), prepared.control
+        max_tokens = prepared.max_tokens
+        request[CONTEXT].log["fim_cut"] = prepared.cut.any
     else:
-        tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
-        stops = ()
-    max_tokens = completion_budget(len(tokens), req.params.max_tokens,
-                                   slot.spec.sampling.max_tokens, model.n_ctx)
+        if kind == "chat":
+            tokens, stops = await asyncio.to_thread(chat.chat_tokens, model.llm,
+                                                    model.formatter, req.messages)
+        else:
+            tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
+            stops = ()
+        max_tokens = completion_budget(len(tokens), req.params.max_tokens,
+                                       slot.spec.sampling.max_tokens, model.n_ctx)
     request[CONTEXT].log["prompt_tokens"] = len(tokens)
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(tokens))
     env = Envelope.new(kind, request[CONTEXT].request_id, slot.spec.name)
-    async with aclosing(slot.generate(tokens, req.params, max_tokens, stops)) as events:
+    async with aclosing(slot.generate(tokens, req.params, max_tokens, stops,
+                                      control)) as events:
         first = await anext(events)  # queueing and load errors still get a proper status
         _first_token(request, first)
         if req.stream:
@@ -189,6 +200,85 @@ async def text_completions(request: web.Request) -> web.StreamResponse:
     return await completions(request, "completion")
 
 
+async def infill(request: web.Request) -> web.StreamResponse:
+    """POST /infill: llama-server's fill-in-the-middle (llama.vim, llama.vscode)."""
+    settings = request.app[SETTINGS]
+    body = await _body(request)
+    slot = _slot(request, model_of(body))
+    slot.check_capacity()
+    req = parse_infill(body, slot.spec.sampling, settings.max_tokens_cap)
+    model = await slot.model()
+    prepared = await asyncio.to_thread(
+        fim_service.prepare, model, slot.spec, req.params, prefix=req.prefix,
+        suffix=req.suffix, prompt=req.prompt, extra=req.extra, samplers=req.samplers,
+        n_indent=req.n_indent, t_max_predict_ms=req.t_max_predict_ms,
+        cache_prompt=req.cache_prompt)
+    ctx = request[CONTEXT]
+    ctx.log.update(prompt_tokens=len(prepared.tokens), fim_cut=prepared.cut.any,
+                   extra_chunks=len(req.extra))
+    request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(prepared.tokens))
+    n_prompt = len(prepared.tokens)
+    async with aclosing(slot.generate(prepared.tokens, req.params, prepared.max_tokens, (),
+                                      prepared.control)) as events:
+        first = await anext(events)
+        _first_token(request, first)
+        if isinstance(first, Failed):
+            raise BackendError(first.message)
+
+        def final(content: str, done: Done) -> dict[str, Any]:
+            _finish(request, done)
+            usage = done.usage
+            evaluated = usage.prompt_tokens - usage.cached_tokens
+            return {
+                "index": 0, "content": content, "id_slot": 0, "stop": True,
+                "model": slot.spec.name, "tokens_predicted": usage.completion_tokens,
+                "tokens_evaluated": n_prompt, "truncated": prepared.cut.any,
+                "truncation": prepared.cut.as_dict(), "stop_type": done.stop_type,
+                "stopping_word": "", "tokens_cached": done.tokens_cached,
+                "timings": timings(evaluated, done.prompt_seconds, usage.completion_tokens,
+                                   done.predict_seconds, usage.cached_tokens),
+            }
+
+        if not req.stream:
+            parts, event = [], first
+            while isinstance(event, Piece):
+                parts.append(event.text)
+                event = await anext(events)
+            if isinstance(event, Failed):
+                raise BackendError(event.message)
+            out = final("".join(parts), event)
+            return web.json_response(select_fields(out, req.response_fields)
+                                     if req.response_fields else out)
+        response = await _start_sse(request)
+        timeout = settings.write_timeout
+        event, n = first, 0
+        while isinstance(event, Piece):
+            n += 1
+            await _send(response, sse({"index": 0, "content": event.text, "stop": False,
+                                       "id_slot": 0, "tokens_predicted": n,
+                                       "tokens_evaluated": n_prompt}), timeout)
+            event = await anext(events)
+        if isinstance(event, Failed):
+            await _send(response, sse(error_body(event.message, "server_error",
+                                                 "generation_failed")), timeout)
+        else:
+            await _send(response, sse(final("", event)), timeout)
+        await _send(response, None, timeout)
+        return response
+
+
+async def _start_sse(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+        "X-Request-ID": request[CONTEXT].request_id,
+    })
+    _small_buffers(request)
+    await response.prepare(request)
+    return response
+
+
 async def tokenize(request: web.Request) -> web.Response:
     """POST /v1/tokenize: {model, text} → {tokens: n}, the exact count the model sees."""
     req = parse_tokenize(await _body(request))
@@ -227,6 +317,7 @@ def add_routes(app: web.Application) -> None:
     """Register every endpoint."""
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", text_completions)
+    app.router.add_post("/infill", infill)
     app.router.add_post("/v1/tokenize", tokenize)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/health", health)

@@ -44,6 +44,7 @@ class CompletionRequest:
     params: GenerationParams
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
+    suffix: str | None = None  # /v1/completions: fill in the middle between prompt and suffix
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,13 @@ def _stop(body: dict[str, Any]) -> tuple[str, ...]:
     return tuple(stops)
 
 
-def _reject_unsupported(body: dict[str, Any]) -> None:
+def _reject_unsupported(body: dict[str, Any], suffix_ok: bool = False) -> None:
     if body.get("n", 1) != 1:
         raise BadRequest("'n' must be 1: one choice per request is supported", param="n")
     for key in ("logprobs", "echo", "tools", "functions"):
         if body.get(key):
             raise BadRequest(f"'{key}' is not supported by this backend", param=key)
-    if body.get("suffix") is not None:
+    if body.get("suffix") is not None and not suffix_ok:
         raise BadRequest("'suffix' is not supported by this backend", param="suffix")
 
 
@@ -214,11 +215,15 @@ def parse_completion(body: Any, defaults: Sampling, max_tokens_cap: int) -> Comp
         prompt = prompt[0]
     if not isinstance(prompt, str):
         raise BadRequest("'prompt' is required: a string", param="prompt")
-    if not prompt:
+    suffix = body.get("suffix")
+    if suffix is not None and not isinstance(suffix, str):
+        raise BadRequest(f"'suffix' must be a string, got {_kind(suffix)}", param="suffix")
+    if not prompt and suffix is None:
         raise BadRequest("'prompt' is empty", param="prompt")
-    _reject_unsupported(body)
+    _reject_unsupported(body, suffix_ok=True)
     return CompletionRequest(kind="completion", model=_model(body), stream=_stream(body),
-                             params=_params(body, defaults, max_tokens_cap), prompt=prompt)
+                             params=_params(body, defaults, max_tokens_cap), prompt=prompt,
+                             suffix=suffix)
 
 
 def parse_tokenize(body: Any) -> TokenizeRequest:

@@ -25,6 +25,7 @@ from cerebrum.config import (
     read_toml,
 )
 
+from .fim import LAYOUTS
 from .models import PACKAGED, default_cache_dir
 
 ENV_PREFIX = "CEREBRUM_BACKEND_"
@@ -56,6 +57,11 @@ class ModelSpec:
     chat_format: str = "auto"
     flash_attn: bool = True
     prompt_cache_bytes: int = 256 * 1024 * 1024
+    # Fill-in-the-middle: "psm" (prefix, suffix, middle: how Qwen2.5-Coder was trained) or
+    # "spm"; the suffix is cut to its first `fim_suffix_tokens` tokens (0: a quarter of the
+    # context), which bounds what one line typed at the cursor re-evaluates under "psm".
+    fim_layout: str = "psm"
+    fim_suffix_tokens: int = 64
     sampling: Sampling = field(default_factory=Sampling)
 
 
@@ -104,6 +110,8 @@ _MODEL_KEYS: dict[str, type] = {
     "chat_format": str,
     "flash_attn": bool,
     "prompt_cache_bytes": int,
+    "fim_layout": str,
+    "fim_suffix_tokens": int,
 }
 _SAMPLING_KEYS: dict[str, type] = {
     "temperature": float,
@@ -145,6 +153,9 @@ def _model(table: Any, index: int) -> ModelSpec:
                           f"(known: {', '.join(sorted(PACKAGED))})")
     if spec.chat_format not in CHAT_FORMATS:
         raise ConfigError(f"{where}.chat_format: must be one of {', '.join(CHAT_FORMATS)}")
+    if spec.fim_layout not in LAYOUTS:
+        raise ConfigError(f"{where}.fim_layout: must be one of {', '.join(LAYOUTS)}")
+    check_range(f"{where}.fim_suffix_tokens", spec.fim_suffix_tokens, 0, 1 << 20)
     check_range(f"{where}.n_ctx", spec.n_ctx, 16, 1 << 20)
     check_range(f"{where}.n_threads", spec.n_threads, 1, 1024)
     check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)

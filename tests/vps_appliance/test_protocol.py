@@ -56,7 +56,7 @@ def test_completion_request_accepts_single_prompt_array_and_stop_string():
     ({"prompt": "x", "stream": "yes"}, "'stream' must be a boolean"),
     ({"prompt": 5}, "'prompt' is required"),
     ({"prompt": "x", "model": 3}, "'model' must be a non-empty string"),
-    ({"prompt": "x", "suffix": "y"}, "'suffix' is not supported"),
+    ({"prompt": "x", "suffix": 3}, "'suffix' must be a string"),
     ({"prompt": "x", "seed": "1"}, "'seed' must be an integer"),
     ({"prompt": "x", "seed": 2**64}, "'seed' must be a 64-bit integer"),
     ({"prompt": "x", "top_k": 2**31}, "'top_k' must be between 0 and 2147483647"),

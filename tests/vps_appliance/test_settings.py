@@ -57,6 +57,8 @@ max_tokens = 32
     ("[[models]]\nname = 'a'\nsource = 'nope'", "models\\[0\\].source: unknown packaged model"),
     ("[[models]]\nname = 'a'\npath = 'x'\nn_ctx = 1", "models\\[0\\].n_ctx"),
     ("[[models]]\nname = 'a'\npath = 'x'\nchat_format = 'x'", "chat_format"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nfim_layout = 'x'", "models\\[0\\].fim_layout: must be"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nfim_suffix_tokens = -1", "fim_suffix_tokens"),
     ("[[models]]\nname = 'a'\npath = 'x'\n[models.sampling]\ntop_p = 3", "sampling.top_p"),
     ("[[models]]\npath = 'x'", "models\\[0\\].name: required"),
     ("models = []", "non-empty array"),

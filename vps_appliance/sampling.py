@@ -1,0 +1,85 @@
+"""llama.cpp sampler chains in a request's order (llama-server's `samplers` field).
+
+llama-server builds its chain from the names in `samplers`, then draws from what is left
+(`dist`); without "temperature" in the list no temperature is applied. "dry", "xtc",
+"top_n_sigma" and "adaptive_p" are accepted as llama-server's with their default
+parameters, which disable them (dry_multiplier 0, xtc_probability 0, top_n_sigma -1,
+adaptive_target -1): this backend takes none of those parameters, so they are no-ops here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+
+from .prompt_cache import common_prefix
+
+# llama-server's default order (common_params_sampling.samplers).
+DEFAULT_ORDER = ("penalties", "top_k", "typ_p", "top_p", "min_p", "temperature")
+DISABLED_BY_DEFAULT = frozenset({"dry", "xtc", "top_n_sigma", "adaptive_p"})
+KNOWN = frozenset({*DEFAULT_ORDER, "typical_p", "infill", *DISABLED_BY_DEFAULT})
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """Everything a chain needs beyond the request's GenerationParams."""
+
+    order: tuple[str, ...] = DEFAULT_ORDER
+    typical_p: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repeat_last_n: int = 64
+
+
+def build_chain(vocab: Any, n_vocab: int, spec: SamplerSpec, *, temperature: float,
+                top_k: int, top_p: float, min_p: float, repeat_penalty: float,
+                seed: int | None) -> Any:
+    """A llama_sampler chain (the caller frees it with llama_sampler_free)."""
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+
+    def add(sampler: Any) -> None:
+        llama_cpp.llama_sampler_chain_add(chain, sampler)
+
+    for name in spec.order:
+        if name == "penalties":
+            add(llama_cpp.llama_sampler_init_penalties(
+                n_vocab, spec.repeat_last_n, repeat_penalty, spec.frequency_penalty,
+                spec.presence_penalty))
+        elif name == "top_k":
+            add(llama_cpp.llama_sampler_init_top_k(top_k))
+        elif name in ("typ_p", "typical_p"):
+            add(llama_cpp.llama_sampler_init_typical(spec.typical_p, 1))
+        elif name == "top_p":
+            add(llama_cpp.llama_sampler_init_top_p(top_p, 1))
+        elif name == "min_p":
+            add(llama_cpp.llama_sampler_init_min_p(min_p, 1))
+        elif name == "temperature":
+            add(llama_cpp.llama_sampler_init_temp(temperature))
+        elif name == "infill":
+            add(llama_cpp.llama_sampler_init_infill(vocab))
+    greedy = "temperature" in spec.order and temperature <= 0.0
+    add(llama_cpp.llama_sampler_init_greedy() if greedy else llama_cpp.llama_sampler_init_dist(
+        llama_cpp.LLAMA_DEFAULT_SEED if seed is None else seed))
+    return chain
+
+
+def sample_stream(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any):
+    """Evaluate `tokens` (reusing the prefix the context already holds), then sample forever.
+
+    The llama.cpp context is driven through the public API only: the shared prefix is kept,
+    at least the last prompt token is evaluated again so the logits are fresh.
+    """
+    try:
+        keep = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
+        llm.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the KV past n_tokens
+        pending = list(tokens[llm.n_tokens:])
+        while True:
+            llm.eval(pending)
+            token = llama_cpp.llama_sampler_sample(chain, llm.ctx, -1)
+            yield token
+            pending = [token]
+    finally:
+        llama_cpp.llama_sampler_free(chain)
