@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 
@@ -40,6 +41,13 @@ async def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
         raise AssertionError(f"timed out waiting until {what}") from None
 
 
+def endless_spec(path):
+    """One thread: two llama.cpp threads spin at every barrier, and on a machine running other
+    work that can slow generation a hundredfold — too slow to fill the buffers in time."""
+    return dataclasses.replace(spec("tiny", path, n_ctx=4096,
+                                    sampling=Sampling(temperature=0.0)), n_threads=1)
+
+
 def streaming_request(port: int) -> bytes:
     # A long request id rides in every chunk's "id": more bytes per token fill buffers sooner.
     body = json.dumps({"model": "tiny", "prompt": "def f", "stream": True, "max_tokens": 4000,
@@ -53,7 +61,7 @@ def streaming_request(port: int) -> bytes:
 async def test_a_client_that_stops_reading_is_dropped_and_the_model_freed(
         start_backend, endless_model, http):
     server = await start_backend(
-        spec("tiny", endless_model, n_ctx=4096, sampling=Sampling(temperature=0.0)),
+        endless_spec(endless_model),
         write_timeout=1.0, token_buffer=4)
     url = base_url(server)
     loop = asyncio.get_running_loop()
