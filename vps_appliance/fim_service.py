@@ -51,7 +51,7 @@ def prepare(model: LoadedModel, spec: ModelSpec, params: GenerationParams, *, pr
         raise ContextLengthExceeded(f"the typed prompt and FIM markers do not fit the model's "
                                     f"context of {n_ctx} tokens with {predict} to predict",
                                     param="prompt")
-    control = Control(samplers=samplers or SamplerSpec(), stop_tokens=markers.stops,
-                      t_max_predict_ms=t_max_predict_ms, n_indent=n_indent,
-                      cache_prompt=cache_prompt)
+    control = Control(samplers=(samplers or SamplerSpec()).for_context(n_ctx),
+                      stop_tokens=markers.stops, t_max_predict_ms=t_max_predict_ms,
+                      n_indent=n_indent, cache_prompt=cache_prompt)
     return Prepared(built.tokens, built.cut, predict, control)

@@ -5,10 +5,15 @@ llama-server builds its chain from the names in `samplers`, then draws from what
 "top_n_sigma" and "adaptive_p" are accepted as llama-server's with their default
 parameters, which disable them (dry_multiplier 0, xtc_probability 0, top_n_sigma -1,
 adaptive_target -1): this backend takes none of those parameters, so they are no-ops here too.
+
+`repeat_last_n` -1 is the whole context, as llama.cpp's common parameters define it (llama-server
+sets `penalty_last_n = llama_n_ctx(ctx)`); the penalties sampler itself would clamp -1 to 0, i.e.
+off, so `SamplerSpec.for_context` resolves it before a chain is built.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +36,13 @@ class SamplerSpec:
     typical_p: float = 1.0
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
-    repeat_last_n: int = 64
+    repeat_last_n: int = 64  # -1: the context size (resolve with for_context)
+
+    def for_context(self, n_ctx: int) -> SamplerSpec:
+        """This spec with `repeat_last_n` -1 replaced by the context size."""
+        if self.repeat_last_n != -1:
+            return self
+        return dataclasses.replace(self, repeat_last_n=n_ctx)
 
 
 def build_chain(vocab: Any, n_vocab: int, spec: SamplerSpec, *, temperature: float,

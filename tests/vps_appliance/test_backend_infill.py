@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+import llama_cpp
 import pytest
 from conftest import REAL_MODEL_CACHE, base_url, metric, spec, sse_events
 
-from vps_appliance import models
+from vps_appliance import fim_service, models
+from vps_appliance.engine import LoadedModel, load_llama
+from vps_appliance.protocol import GenerationParams
+from vps_appliance.sampling import SamplerSpec
 from vps_appliance.settings import Sampling
 
 SPECIAL = ("<|fim", "<|file_sep|>", "<|repo_name|>", "<|endoftext|>", "<|im_")
@@ -153,11 +157,40 @@ async def test_model_without_fim_tokens_is_501(start_backend, smollm2, http):
     ({"input_prefix": "a", "input_suffix": "b", "id_slot": 3}, "id_slot"),
     ({"input_prefix": "a", "input_suffix": "b", "response_fields": "content"},
      "response_fields"),
+    ({"input_prefix": "a", "input_suffix": "b", "repeat_penalty": 0}, "repeat_penalty"),
+    ({"input_prefix": "a", "input_suffix": "b", "stop": ["#"] * 17}, "stop"),
+    ({"input_prefix": "a", "input_suffix": "b", "stop": ["#" * 257]}, "stop"),
+    ({"input_prefix": "a", "input_suffix": "b", "repeat_last_n": -2}, "repeat_last_n"),
 ])
 async def test_bad_fields_are_a_400_naming_them(qwen, http, body, param):
     async with http.post(qwen + "/infill", json=body) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"]["param"] == param
+
+
+async def test_what_the_orchestrator_passes_on_is_accepted(qwen, http):
+    body = {"input_prefix": PREFIX, "input_suffix": SUFFIX, "n_predict": 2, "temperature": 0,
+            "stop": [f"#{i}" for i in range(16)], "repeat_last_n": -1, "repeat_penalty": 1.1,
+            "input_extra": [{"text": "PI = 3.14159\n", "time": [1764640000, 1]}]}
+    async with http.post(qwen + "/infill", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        assert clean((await resp.json())["content"])
+
+
+def test_repeat_last_n_minus_one_penalises_the_whole_context(qwen_coder):
+    s = spec("qwen", qwen_coder, n_ctx=512)
+    llm = load_llama(s, qwen_coder)
+    try:
+        model = LoadedModel(llm=llm, formatter=None, vocab=llama_cpp.llama_model_get_vocab(
+            llm.model), n_ctx=llm.n_ctx(), cache=None)  # type: ignore[arg-type]
+        params = GenerationParams(max_tokens=4, temperature=0.0, top_p=1.0, top_k=40,
+                                  min_p=0.0, repeat_penalty=1.1, stop=(), seed=None)
+        for asked, used in ((-1, 512), (0, 0), (64, 64)):
+            prepared = fim_service.prepare(model, s, params, prefix="x = ", suffix="\n",
+                                           samplers=SamplerSpec(repeat_last_n=asked))
+            assert prepared.control.samplers.repeat_last_n == used
+    finally:
+        llm.close()
 
 
 async def test_one_line_typed_at_the_cursor_reevaluates_only_the_tail(qwen, http):
