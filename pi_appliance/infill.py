@@ -77,6 +77,21 @@ def stats_of(decision: routing.Decision, selection: Selection, opened: Opened,
             "ttft_ms": None if ttft is None else round(ttft * 1000, 1)}
 
 
+def payload(ireq: InfillRequest, selection: Selection, n_predict: int, n_ctx: int
+            ) -> dict[str, Any]:
+    """The backend's /infill body: the checked llama.cpp options, the text around the cursor
+    and the chosen chunks. What only some upstreams take is normalised: `repeat_last_n` -1
+    becomes the route's context size (llama-server b11434 refuses -1), and a chunk without
+    a file name goes without one (each upstream applies its default, llama-server's "tmp")."""
+    options = dict(ireq.options)
+    if options.get("repeat_last_n") == -1:
+        options["repeat_last_n"] = n_ctx
+    return {**options, "input_prefix": ireq.prefix, "input_suffix": ireq.suffix,
+            "prompt": ireq.prompt, "n_predict": n_predict,
+            "input_extra": [{"filename": e.filename, "text": e.text} if e.filename
+                            else {"text": e.text} for e in selection.extra]}
+
+
 class FillInMiddle:
     """Plans, opens and relays one fill-in-the-middle request, in either shape."""
 
@@ -94,13 +109,10 @@ class FillInMiddle:
         ctx.log.update(route=decision.route.name, model=decision.route.model,
                        language=decision.language, context=selection.mode, fim=ireq.shape,
                        chunks_offered=selection.offered, chunks_kept=len(selection.extra))
-        payload = {**ireq.options, "input_prefix": ireq.prefix, "input_suffix": ireq.suffix,
-                   "prompt": ireq.prompt, "n_predict": n_predict,
-                   "input_extra": [{"filename": e.filename, "text": e.text}
-                                   for e in selection.extra]}
         assert s.proxy is not None
-        opened = await s.proxy.open(decision.route, "infill", payload, ctx.request_id,
-                                    last=_is_last)
+        opened = await s.proxy.open(decision.route, "infill",
+                                    payload(ireq, selection, n_predict, decision.route.n_ctx),
+                                    ctx.request_id, last=_is_last)
         relay = InfillRelay(s, decision, selection, opened, ctx.started, ireq,
                             ctx.request_id)
         if ireq.stream:

@@ -42,6 +42,7 @@ CHUNK_TOKENS = 4  # a chunk's file separator and newlines, besides its file name
 SYNTAX_CHARS = 4000  # the end of the prefix that language detection reads
 BM25_K1, BM25_B = 1.2, 0.75
 ORDERS_KEPT = 256  # clients whose last context order is remembered
+MAX_SENT = 1024  # chunks per request the backend's /infill takes (its input_extra limit)
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,10 @@ def select(req: InfillRequest, cfg: PipelineConfig, budget: int, count: TokenCou
     """The context to send (see the module docstring)."""
     items = candidates(req, cfg)
     if req.context == "raw":
-        extra = tuple(e for e, _ in items)
+        extra = tuple(e for e, _ in items)[-MAX_SENT:]  # the last ones, if ever too many
         return Selection("raw", "cerebrum.context is raw: the chunks as sent", extra,
-                         tuple(key_of(e) for e in extra), len(items), 0, 0,
+                         tuple(key_of(e) for e in extra), len(items), 0,
+                         len(items) - len(extra),
                          sum(count(e.text) + CHUNK_TOKENS for e in extra), budget)
     unique, dropped = deduplicate(items, req.prefix + req.prompt + req.suffix)
     weights = scores(unique, query_of(req))
@@ -191,7 +193,7 @@ def select(req: InfillRequest, cfg: PipelineConfig, budget: int, count: TokenCou
     for i in ranked:
         item = unique[i][0]
         cost = count(item.text) + count(item.filename) + CHUNK_TOKENS
-        if used + cost <= budget:
+        if used + cost <= budget and len(kept) < MAX_SENT:
             kept.append(i)
             used += cost
         else:

@@ -3,7 +3,15 @@
 
 Every field is checked; a field we do not know is a 400 naming it, never ignored. The
 llama.cpp options are forwarded to the backend's `/infill` as they came (they are that
-endpoint's own); `input_extra` is replaced by the chunks the orchestrator selects.
+endpoint's own); `input_extra` is replaced by the chunks the orchestrator selects, and
+`response_fields` and `cerebrum` are answered here, never forwarded.
+
+The ranges are what both upstreams accept (this project's backend and llama-server b11434):
+`stop` up to 16 strings of at most 256 characters, `repeat_penalty` above 0. Two fields pass
+on what only some upstreams take: `id_slot` (llama-server -np N takes any slot; the backend,
+with one slot, only -1 and 0 and answers 400, which reaches the client as that 400) and
+`repeat_last_n` -1 (the context size; `infill.payload` sends the route's n_ctx instead, as
+llama-server b11434 refuses -1).
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ Shape = Literal["infill", "openai"]
 MAX_EXTRA = 512  # chunks per request (llama.vim's ring holds 16, llama.vscode's 16)
 MAX_FILES = 64  # whole files in `cerebrum.files`
 MAX_SAMPLERS = 16
+MAX_INFILL_STOPS = 16  # llama-server sets no limit; the backend's /infill takes 16
+MAX_STOP_CHARS = 256  # the backend's stop scanner holds back up to this much text
 _SAMPLERS = frozenset({"dry", "top_k", "typ_p", "typical_p", "top_p", "min_p", "xtc",
                        "temperature", "infill", "penalties", "top_n_sigma", "adaptive_p"})
 # llama.cpp options forwarded unchanged once checked: name -> (kind, low, high).
@@ -101,6 +111,16 @@ def _unknown(body: dict[str, Any], known: frozenset[str], where: str = "") -> No
                              code="unknown_field")
 
 
+def _is_time(value: Any) -> bool:
+    """A chunk's `time` (unused, the order of the chunks says how recent they are): absent,
+    a number, or what llama.vim sends, Vim's `reltime()` list of two numbers."""
+    def number(x: Any) -> bool:
+        return not isinstance(x, bool) and isinstance(x, int | float)
+
+    return value is None or number(value) or (
+        isinstance(value, list) and 0 < len(value) <= 2 and all(number(x) for x in value))
+
+
 def _chunks(value: Any, key: str, limit: int) -> tuple[Extra, ...]:
     if value is None:
         return ()
@@ -118,9 +138,9 @@ def _chunks(value: Any, key: str, limit: int) -> tuple[Extra, ...]:
                                  f"{_kind_of(item[field])}", param=key)
         if not isinstance(item.get("text"), str):
             raise BadRequest(f"'{key}[{i}].text' is required: a string", param=key)
-        when = item.get("time")
-        if when is not None and (isinstance(when, bool) or not isinstance(when, int | float)):
-            raise BadRequest(f"'{key}[{i}].time' must be a number, got {_kind_of(when)}",
+        if not _is_time(item.get("time")):
+            raise BadRequest(f"'{key}[{i}].time' must be a number or Vim's reltime() "
+                             f"[seconds, microseconds], got {_kind_of(item['time'])}",
                              param=key)
         out.append(Extra(item.get("filename") or "", item["text"]))
     return tuple(out)
@@ -132,9 +152,10 @@ def _stops(body: dict[str, Any], limit: int) -> list[str] | None:
         return None
     stops = [stop] if isinstance(stop, str) else stop
     if not isinstance(stops, list) or len(stops) > limit or not all(
-            isinstance(s, str) and s for s in stops):
+            isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in stops):
         raise BadRequest(f"'stop' must be a non-empty string or an array of up to {limit} "
-                         "non-empty strings", param="stop")
+                         f"non-empty strings of at most {MAX_STOP_CHARS} characters",
+                         param="stop")
     return stops
 
 
@@ -204,7 +225,10 @@ def parse_infill(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:
     prompt = _string(body, "prompt")
     extra = _chunks(body.get("input_extra"), "input_extra", MAX_EXTRA)
     files, language, filename, context = _cerebrum(body)
-    if (stops := _stops(body, 16)) is not None:
+    if options.get("repeat_penalty") == 0:  # llama-server refuses it; 1 is off
+        raise BadRequest("'repeat_penalty' must be greater than 0 (1 is off)",
+                         param="repeat_penalty")
+    if (stops := _stops(body, MAX_INFILL_STOPS)) is not None:
         options["stop"] = stops
     if body.get("cache_prompt") is not None:
         if not isinstance(body["cache_prompt"], bool):

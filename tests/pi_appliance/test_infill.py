@@ -14,7 +14,8 @@ from conftest import REAL_MODEL_CACHE, base_url, orchestrator_settings, sse_even
 from faulty import Faulty
 
 from cerebrum import llama_server
-from pi_appliance.infill_context import key_of, select, stable_order
+from pi_appliance.infill import payload
+from pi_appliance.infill_context import key_of, passthrough, select, stable_order
 from pi_appliance.infill_protocol import Extra, parse_infill
 from pi_appliance.pipeline.budget import TOKEN_ESTIMATES
 from pi_appliance.pipeline.config import PipelineConfig
@@ -29,8 +30,8 @@ STATS = ("route", "language", "backend", "chunks_offered", "chunks_kept", "promp
 def llama_vim_body(**over):
     """What llama.vim's llama#fim sends (autoload/llama.vim)."""
     body = {"input_prefix": PREFIX, "input_suffix": SUFFIX,
-            "input_extra": [{"text": "def square(x):\n    return x * x\n", "time": 1.0,
-                             "filename": "geometry.py"}],
+            "input_extra": [{"text": "def square(x):\n    return x * x\n",
+                             "time": [1764640000, 250000], "filename": "geometry.py"}],
             "prompt": "return ", "n_predict": 8, "stop": [], "n_indent": 4, "top_k": 40,
             "top_p": 0.90, "stream": False, "samplers": ["top_k", "top_p", "infill"],
             "cache_prompt": True, "t_max_prompt_ms": 500, "t_max_predict_ms": 1000,
@@ -151,6 +152,15 @@ async def test_openai_completion_with_suffix_is_fill_in_the_middle(qwen_server,
     assert all(e["object"] == "text_completion" for e in events[:-1])
     assert "".join(e["choices"][0]["text"] for e in events[:-2])  # exact text may differ:
     assert events[-3]["choices"][0]["finish_reason"]  # llama.cpp's cache changes numerics
+
+
+async def test_llama_server_takes_what_the_orchestrator_accepts(qwen_server,
+                                                                 start_orchestrator, http):
+    url = await start_orchestrator(settings_for(qwen_server))
+    body = llama_vim_body(n_predict=2, repeat_last_n=-1, stop=[f"#{i}" for i in range(16)],
+                          id_slot=3, input_extra=[{"text": "PI = 3.14159\n", "time": [1, 2]}])
+    async with http.post(url + "/infill", json=body) as resp:
+        assert resp.status == 200, await resp.text()  # llama-server refuses repeat_last_n -1
 
 
 async def test_a_rust_extra_routes_to_the_codellama_route(qwen_server, start_orchestrator,
@@ -306,6 +316,12 @@ async def test_duplicates_are_dropped_and_the_order_is_kept_across_requests(
     ({"cerebrum": {"files": [{"text": 1}]}}, "cerebrum.files"),
     ({"cerebrum": {"language": "cobol"}}, "cerebrum.language"),
     ({"cerebrum": {"nope": 1}}, "cerebrum.nope"),
+    ({"input_extra": [{"text": "x", "time": "now"}]}, "input_extra"),
+    ({"input_extra": [{"text": "x", "time": [1, 2, 3]}]}, "input_extra"),
+    ({"repeat_penalty": 0}, "repeat_penalty"),  # llama-server: "must be greater than 0"
+    ({"stop": ["#"] * 17}, "stop"),
+    ({"stop": ["#" * 257]}, "stop"),  # the backend's stop scanner holds back 256
+    ({"repeat_last_n": -2}, "repeat_last_n"),
 ])
 async def test_bad_fields_are_400_naming_the_field(aiohttp_server, start_orchestrator, http,
                                                    change, param):
@@ -372,3 +388,18 @@ def test_client_files_are_chunked_and_ranked_with_the_editors_chunks():
     chosen = select(req, cfg, 10_000, count, ())
     assert chosen.offered > 4 + 1  # the file became several chunks
     assert any(e.filename == "lib.py" for e in chosen.extra)
+
+
+def test_payload_is_what_every_upstream_takes():
+    req = parse_infill({"input_prefix": "x = ", "input_suffix": "\n", "repeat_last_n": -1,
+                        "response_fields": ["content"], "id_slot": 2,
+                        "input_extra": [{"text": "a = 1\n", "time": [1, 2]},
+                                        {"filename": "b.py", "text": "b = 2\n"}],
+                        "cerebrum": {"filename": "x.py"}}, 4096)
+    sent = payload(req, passthrough(req, "as sent"), 16, 2048)
+    assert sent["repeat_last_n"] == 2048  # the route's context, not -1
+    assert sent["input_extra"] == [{"text": "a = 1\n"}, {"filename": "b.py", "text": "b = 2\n"}]
+    assert sent["id_slot"] == 2 and sent["n_predict"] == 16
+    assert not {"cerebrum", "response_fields", "max_tokens"} & set(sent)
+    kept = parse_infill({"input_prefix": "", "input_suffix": "", "repeat_last_n": 0}, 4096)
+    assert payload(kept, passthrough(kept, ""), 16, 2048)["repeat_last_n"] == 0
