@@ -21,14 +21,14 @@ from typing import Any, Literal
 
 from .errors import BadRequest
 from .pipeline.language import canonical
-from .protocol import MAX_STOPS, _kind_of
+from .protocol import _kind_of
 from .settings import LANGUAGES
 
 Shape = Literal["infill", "openai"]
 MAX_EXTRA = 512  # chunks per request (llama.vim's ring holds 16, llama.vscode's 16)
 MAX_FILES = 64  # whole files in `cerebrum.files`
 MAX_SAMPLERS = 16
-MAX_INFILL_STOPS = 16  # llama-server sets no limit; the backend's /infill takes 16
+MAX_INFILL_STOPS = 16  # both shapes; llama-server sets no limit, the backend takes 16
 MAX_STOP_CHARS = 256  # the backend's stop scanner holds back up to this much text
 _SAMPLERS = frozenset({"dry", "top_k", "typ_p", "typical_p", "top_p", "min_p", "xtc",
                        "temperature", "infill", "penalties", "top_n_sigma", "adaptive_p"})
@@ -270,7 +270,7 @@ def parse_openai(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:
         if not ok:
             raise BadRequest(f"'{key}' is not supported with 'suffix' (fill-in-the-middle) "
                              "beyond its default", param=key)
-    if (stops := _stops(body, MAX_STOPS)) is not None:
+    if (stops := _stops(body, MAX_INFILL_STOPS)) is not None:  # Continue's Qwen FIM: 12
         options["stop"] = stops
     files, language, filename, context = _cerebrum(body)
     return InfillRequest("openai", model, stream, prompt, suffix, "", (), files, language,

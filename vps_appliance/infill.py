@@ -15,32 +15,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadRequest
-from .protocol import (
-    _MAX_STOP_CHARS,
-    GenerationParams,
-    _kind,
-    _object,
-    _params,
-    _stream,
-    model_of,
-)
+from .protocol import MAX_FIM_STOPS, GenerationParams, _kind, _object, _params, _stream, model_of
 from .sampling import KNOWN, SamplerSpec
 from .settings import Sampling
 
 MAX_EXTRA = 1024  # chunks; llama.vim's ring holds 16
 MAX_SAMPLERS = 16
 MAX_RESPONSE_FIELDS = 64
-MAX_STOPS = 16  # /v1/completions keeps OpenAI's 4
 _NUMBERS: dict[str, tuple[type, float, float]] = {
     "n_indent": (int, 0, 1 << 16), "t_max_predict_ms": (int, -1, 3_600_000),
     "t_max_prompt_ms": (int, -1, 3_600_000), "id_slot": (int, -1, 0), "n_cmpl": (int, 1, 1),
     "typical_p": (float, 0.0, 1.0), "presence_penalty": (float, -2.0, 2.0),
     "frequency_penalty": (float, -2.0, 2.0), "repeat_last_n": (int, -1, 1 << 16),
 }
-# Read by protocol._params: the shared sampling fields (`stop` is read here, with its own cap).
-_SAMPLING = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "max_tokens")
+# Read by protocol._params: the shared sampling fields.
+_SAMPLING = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "stop",
+             "max_tokens")
 FIELDS = frozenset({"input_prefix", "input_suffix", "input_extra", "prompt", "n_predict",
-                    "stop", "stream", "cache_prompt", "samplers", "response_fields", "model",
+                    "stream", "cache_prompt", "samplers", "response_fields", "model",
                     *_SAMPLING, *_NUMBERS})
 
 
@@ -111,19 +103,6 @@ def _numbers(body: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _stops(body: dict[str, Any]) -> tuple[str, ...] | None:
-    stop = body.get("stop")
-    if stop is None:
-        return None
-    stops = [stop] if isinstance(stop, str) else stop
-    if (not isinstance(stops, list) or len(stops) > MAX_STOPS
-            or not all(isinstance(s, str) and 0 < len(s) <= _MAX_STOP_CHARS for s in stops)):
-        raise BadRequest(f"'stop' must be a non-empty string or an array of up to {MAX_STOPS} "
-                         f"non-empty strings of at most {_MAX_STOP_CHARS} characters",
-                         param="stop")
-    return tuple(stops)
-
-
 def _samplers(body: dict[str, Any]) -> tuple[str, ...] | None:
     samplers = body.get("samplers")
     if samplers is None:
@@ -165,17 +144,14 @@ def parse_infill(body: Any, defaults: Sampling, max_tokens_cap: int) -> InfillRe
     if not isinstance(cache_prompt, bool):
         raise BadRequest("'cache_prompt' must be a boolean", param="cache_prompt")
     numbers = _numbers(body)
-    params = _params({k: body[k] for k in _SAMPLING if k in body}, defaults, max_tokens_cap)
+    params = _params({k: body[k] for k in _SAMPLING if k in body}, defaults, max_tokens_cap,
+                     MAX_FIM_STOPS)
     if "repeat_penalty" in body and params.repeat_penalty <= 0:
         raise BadRequest("'repeat_penalty' must be greater than 0 (1 is off)",
                          param="repeat_penalty")
-    changes: dict[str, Any] = {}
     if n_predict is not None:
-        changes["max_tokens"] = None if n_predict < 0 else n_predict
-    if (stops := _stops(body)) is not None:
-        changes["stop"] = stops
-    if changes:
-        params = GenerationParams(**{**params.__dict__, **changes})
+        params = GenerationParams(**{**params.__dict__,
+                                     "max_tokens": None if n_predict < 0 else n_predict})
     order = _samplers(body)
     spec = SamplerSpec(
         **({"order": order} if order is not None else {}),

@@ -15,6 +15,9 @@ from .settings import Sampling
 Kind = Literal["chat", "completion"]
 _ROLES = ("system", "user", "assistant", "tool", "developer")
 _MAX_STOPS = 4  # OpenAI's limit
+# Fill in the middle (/infill, completions with suffix): editors send their FIM template's
+# stops (Continue's Qwen template with its common stops: 12); llama-server sets no limit.
+MAX_FIM_STOPS = 16
 _MAX_STOP_CHARS = 256  # the stop scanner holds back up to this much text per token
 _MAX_MESSAGES = 1024  # far beyond any context window; bounds the chat template's work
 _MAX_TOP_K = 2**31 - 1  # llama.cpp reads it as a C int
@@ -102,14 +105,14 @@ def _model(body: dict[str, Any]) -> str | None:
     return model
 
 
-def _stop(body: dict[str, Any]) -> tuple[str, ...]:
+def _stop(body: dict[str, Any], limit: int) -> tuple[str, ...]:
     stop = body.get("stop")
     if stop is None:
         return ()
     stops = [stop] if isinstance(stop, str) else stop
-    if (not isinstance(stops, list) or len(stops) > _MAX_STOPS
+    if (not isinstance(stops, list) or len(stops) > limit
             or not all(isinstance(s, str) and 0 < len(s) <= _MAX_STOP_CHARS for s in stops)):
-        raise BadRequest(f"'stop' must be a non-empty string or an array of up to {_MAX_STOPS} "
+        raise BadRequest(f"'stop' must be a non-empty string or an array of up to {limit} "
                          f"non-empty strings of at most {_MAX_STOP_CHARS} characters",
                          param="stop")
     return tuple(stops)
@@ -125,7 +128,8 @@ def _reject_unsupported(body: dict[str, Any], suffix_ok: bool = False) -> None:
         raise BadRequest("'suffix' is not supported by this backend", param="suffix")
 
 
-def _params(body: dict[str, Any], defaults: Sampling, max_tokens_cap: int) -> GenerationParams:
+def _params(body: dict[str, Any], defaults: Sampling, max_tokens_cap: int,
+            max_stops: int = _MAX_STOPS) -> GenerationParams:
     max_tokens = _integer(body, "max_tokens")
     if max_tokens is None:
         max_tokens = _integer(body, "max_completion_tokens")
@@ -146,7 +150,7 @@ def _params(body: dict[str, Any], defaults: Sampling, max_tokens_cap: int) -> Ge
         top_k=defaults.top_k if top_k is None else top_k,
         min_p=_number(body, "min_p", defaults.min_p, 0.0, 1.0),
         repeat_penalty=_number(body, "repeat_penalty", defaults.repeat_penalty, 0.0, 10.0),
-        stop=_stop(body),
+        stop=_stop(body, max_stops),
         seed=None if seed is None else seed % 2**32,  # llama.cpp's seed is 32 bits
     )
 
@@ -221,9 +225,10 @@ def parse_completion(body: Any, defaults: Sampling, max_tokens_cap: int) -> Comp
     if not prompt and suffix is None:
         raise BadRequest("'prompt' is empty", param="prompt")
     _reject_unsupported(body, suffix_ok=True)
+    stops = _MAX_STOPS if suffix is None else MAX_FIM_STOPS
     return CompletionRequest(kind="completion", model=_model(body), stream=_stream(body),
-                             params=_params(body, defaults, max_tokens_cap), prompt=prompt,
-                             suffix=suffix)
+                             params=_params(body, defaults, max_tokens_cap, stops),
+                             prompt=prompt, suffix=suffix)
 
 
 def parse_tokenize(body: Any) -> TokenizeRequest:

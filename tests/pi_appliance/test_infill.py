@@ -339,7 +339,8 @@ async def test_openai_suffix_bad_fields_are_400(aiohttp_server, start_orchestrat
     upstream = await fake(aiohttp_server)
     url = await start_orchestrator(orchestrator_settings(("fake", upstream.url)))
     for change, param in (({"bogus": 1}, "bogus"), ({"suffix": 1}, "suffix"),
-                          ({"n": 2}, "n"), ({"max_tokens": "x"}, "max_tokens")):
+                          ({"n": 2}, "n"), ({"max_tokens": "x"}, "max_tokens"),
+                          ({"stop": ["#"] * 17}, "stop")):
         body = {"prompt": "def f():\n    ", "suffix": "\n", **change}
         async with http.post(url + "/v1/completions", json=body) as resp:
             assert resp.status == 400

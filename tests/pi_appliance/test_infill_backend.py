@@ -20,6 +20,10 @@ RESPONSE_FIELDS = ["content", "timings/prompt_n", "timings/prompt_ms",
                    "timings/predicted_n", "timings/predicted_ms",
                    "timings/predicted_per_token_ms", "timings/predicted_per_second",
                    "truncated", "tokens_cached"]
+# Continue's autocomplete stops for Qwen2.5-Coder: its FIM template's, then its common ones.
+CONTINUE_STOPS = ["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
+                  "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<|im_start|>", "<|im_end|>",
+                  "/src/", "#- coding: utf-8", "```"]
 STATS = ("route", "language", "backend", "chunks_offered", "chunks_kept", "prompt_tokens",
          "tokens_cached", "ttft_ms")
 
@@ -107,7 +111,7 @@ async def test_llama_vim_fim_gets_a_middle_and_stats(stack, http):
 async def test_openai_completion_with_suffix(stack, http):
     url, _ = stack
     body = {"model": "auto", "prompt": PREFIX + "    return ", "suffix": SUFFIX,
-            "max_tokens": 12, "temperature": 0, "stop": ["\n\n"]}
+            "max_tokens": 12, "temperature": 0, "stop": CONTINUE_STOPS}
     async with http.post(url + "/v1/completions", json=body) as resp:
         assert resp.status == 200, await resp.text()
         got = await resp.json()

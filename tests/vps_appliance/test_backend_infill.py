@@ -175,6 +175,15 @@ async def test_what_the_orchestrator_passes_on_is_accepted(qwen, http):
     async with http.post(qwen + "/infill", json=body) as resp:
         assert resp.status == 200, await resp.text()
         assert clean((await resp.json())["content"])
+    # Continue's autocomplete sends its FIM template's stops: 12 for Qwen2.5-Coder.
+    body = {"model": "qwen", "prompt": PREFIX, "suffix": SUFFIX, "max_tokens": 2,
+            "temperature": 0, "stop": [f"#{i}" for i in range(16)]}
+    async with http.post(qwen + "/v1/completions", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+    body.pop("suffix")  # a plain completion keeps OpenAI's 4
+    async with http.post(qwen + "/v1/completions", json=body) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"]["param"] == "stop"
 
 
 def test_repeat_last_n_minus_one_penalises_the_whole_context(qwen_coder):
