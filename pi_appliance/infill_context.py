@@ -170,10 +170,15 @@ def stable_order(kept: Sequence[Extra], previous: Sequence[str]) -> list[Extra]:
 
 
 def fim_budget(req: InfillRequest, n_ctx: int, n_predict: int, count: TokenCounter) -> int:
-    """Tokens left for the chunks: the context less the prediction, the text around the
-    cursor and the FIM tokens (never below 0: the backend trims the prefix itself)."""
-    local = count(req.prefix) + count(req.suffix) + count(req.prompt)
-    return max(0, n_ctx - n_predict - local - FIM_TOKENS)
+    """Tokens left for the chunks: the context less the prediction, the FIM tokens and the
+    text around the cursor as the backend keeps it. The backend cuts the prefix to its last
+    three quarters of the room and the suffix to its first quarter at most (less, by the
+    model's suffix window), so a long file does not crowd out the chunks it would have
+    taken; never below 0."""
+    room = n_ctx - n_predict - FIM_TOKENS
+    before = min(count(req.prefix) + count(req.prompt), room * 3 // 4)
+    after = min(count(req.suffix), room // 4)
+    return max(0, room - before - after)
 
 
 def select(req: InfillRequest, cfg: PipelineConfig, budget: int, count: TokenCounter,

@@ -15,7 +15,7 @@ from faulty import Faulty
 
 from cerebrum import llama_server
 from pi_appliance.infill import payload
-from pi_appliance.infill_context import key_of, passthrough, select, stable_order
+from pi_appliance.infill_context import fim_budget, key_of, passthrough, select, stable_order
 from pi_appliance.infill_protocol import Extra, parse_infill
 from pi_appliance.pipeline.budget import TOKEN_ESTIMATES
 from pi_appliance.pipeline.config import PipelineConfig
@@ -404,3 +404,15 @@ def test_payload_is_what_every_upstream_takes():
     assert not {"cerebrum", "response_fields", "max_tokens"} & set(sent)
     kept = parse_infill({"input_prefix": "", "input_suffix": "", "repeat_last_n": 0}, 4096)
     assert payload(kept, passthrough(kept, ""), 16, 2048)["repeat_last_n"] == 0
+
+
+def test_a_long_file_leaves_the_chunks_the_room_the_backend_gives_them():
+    count = TOKEN_ESTIMATES["qwen2"]
+    short = request(input_prefix="x = 1\n", input_suffix="\n")
+    long_suffix = request(input_prefix="x = 1\n", input_suffix="y = 2\n" * 3000)
+    long_both = request(input_prefix="x = 1\n" * 3000, input_suffix="y = 2\n" * 3000)
+    room = 2048 - 16
+    assert fim_budget(short, 2048, 16, count) > room - 64
+    # The backend keeps at most a quarter of the room of the suffix, three of the prefix.
+    assert room * 3 // 4 - 64 < fim_budget(long_suffix, 2048, 16, count) < room * 3 // 4
+    assert fim_budget(long_both, 2048, 16, count) < 32

@@ -221,8 +221,10 @@ async def test_client_hanging_up_cancels_the_backend(stack, http):
         assert resp.status == 200
         async for event in sse_events(resp):
             assert event["stop"] is False
-            break  # the editor typed on: it hangs up
+            break  # the editor typed on: it hangs up ...
         resp.close()
+    async with http.post(url + "/infill", json=llama_vim_fim(n_predict=4)) as resp:
+        assert resp.status == 200  # ... and asks again at once: answered, not shed
     async with asyncio.timeout(60):  # only catches a hang
         while await metric(http, backend, "cerebrum_backend_generations_cancelled_total",
                            model=MODEL) < 1:
