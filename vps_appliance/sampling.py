@@ -81,9 +81,12 @@ def sample_stream(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any):
     """Evaluate `tokens` (reusing the prefix the context already holds), then sample forever.
 
     The llama.cpp context is driven through the public API only: the shared prefix is kept,
-    at least the last prompt token is evaluated again so the logits are fresh.
+    at least the last prompt token is evaluated again so the logits are fresh. The prompt is
+    replayed into the chain first, as llama-server does, so the penalties count it too.
     """
     try:
+        for token in tokens:
+            llama_cpp.llama_sampler_accept(chain, token)
         keep = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
         llm.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the KV past n_tokens
         pending = list(tokens[llm.n_tokens:])

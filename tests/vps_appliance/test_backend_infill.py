@@ -186,6 +186,20 @@ async def test_what_the_orchestrator_passes_on_is_accepted(qwen, http):
         assert (await resp.json())["error"]["param"] == "stop"
 
 
+async def test_repeat_last_n_minus_one_penalises_the_prompt_too(qwen, http):
+    # As in llama-server: -1 is the whole context and the prompt counts (it is replayed into
+    # the sampler). Unresolved, -1 would reach llama.cpp's penalties sampler as 0: off.
+    body = {"input_prefix": "x = 1\ny = 1\nz = ", "input_suffix": "\n", "n_predict": 2,
+            "temperature": 0, "repeat_penalty": 10.0,
+            "samplers": ["penalties", "top_k", "temperature"]}  # greedy
+    got = {}
+    for window in (0, -1):
+        async with http.post(qwen + "/infill", json={**body, "repeat_last_n": window}) as resp:
+            assert resp.status == 200
+            got[window] = (await resp.json())["content"]
+    assert got[0].startswith("1") and not got[-1].startswith("1")
+
+
 def test_repeat_last_n_minus_one_penalises_the_whole_context(qwen_coder):
     s = spec("qwen", qwen_coder, n_ctx=512)
     llm = load_llama(s, qwen_coder)
