@@ -6,7 +6,8 @@ this backend ignores none). Two are accepted as no-ops because llama-server b114
 so for a one-slot server: `t_max_prompt_ms` (parsed but not implemented upstream) and
 `id_slot` (0 or -1: there is one slot). `n_cmpl` must be 1, as llama-server -np 1 answers.
 `stop` takes up to 16 strings (llama-server sets no limit; the orchestrator passes on 16), and
-`repeat_penalty` must be above 0, as llama-server requires (the penalties sampler divides by it).
+`repeat_penalty` must be above 0, as llama-server requires (the penalties sampler divides by it);
+`repeat_last_n` -1 is the whole context (`SamplerSpec.for_context`).
 """
 
 from __future__ import annotations
