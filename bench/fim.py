@@ -307,25 +307,32 @@ async def speed(session: aiohttp.ClientSession, urls: dict[str, str], repeats: i
                       f"{sample.predicted_n}, others {sample.others_cpu:.0%}", flush=True)
             await asyncio.sleep(0.5)
 
-    def med(xs: list[float | int | None]) -> float | None:
+    return {"prefix_chars": len(prefix), "suffix_chars": len(suffix),
+            "extra_chars": len(extra_text), "repeats": repeats,
+            "runs": {p: {c: [asdict(s) | {"text": None} for s in ss] for c, ss in cases.items()}
+                     for p, cases in runs.items()}}
+
+
+def summarize_speed(speed: dict, quiet: float) -> dict:
+    """Medians per peer and case over the samples during which other processes used at most
+    `quiet` of the CPUs (all of them if none was that quiet), and the ratios of TTFT."""
+    def med(xs: list) -> float | None:
         values = [x for x in xs if x is not None]
         return statistics.median(values) if values else None
 
-    table = {peer: {case: {"ttft_s": med([s.ttft_s for s in samples]),
-                           "total_s": med([s.total_s for s in samples]),
-                           "prompt_n": med([s.prompt_n for s in samples]),
-                           "predicted_n": med([s.predicted_n for s in samples]),
-                           "others_cpu_max": max(s.others_cpu for s in samples)}
-                    for case, samples in cases.items()}
-             for peer, cases in runs.items()}
+    table = {}
+    for peer, cases in speed["runs"].items():
+        table[peer] = {}
+        for case, samples in cases.items():
+            kept = [x for x in samples if x["others_cpu"] <= quiet] or samples
+            table[peer][case] = {key: med([x[key] for x in kept]) for key in
+                                 ("ttft_s", "total_s", "prompt_n", "predicted_n")}
+            table[peer][case] |= {"kept": len(kept), "samples": len(samples),
+                                  "others_cpu_max": max(x["others_cpu"] for x in kept)}
     ratios = {f"{peer}/llama-server {case} ttft":
               table[peer][case]["ttft_s"] / table["llama-server"][case]["ttft_s"]
               for peer in ("backend", "orchestrator") for case in ("cold", "warm", "typed")}
-    return {"prefix_chars": len(prefix), "suffix_chars": len(suffix), "quiet": quiet,
-            "extra_chars": len(extra_text), "repeats": repeats, "medians": table,
-            "ratios": ratios,
-            "runs": {p: {c: [asdict(s) | {"text": None} for s in ss] for c, ss in cases.items()}
-                     for p, cases in runs.items()}}
+    return {**speed, "quiet": quiet, "medians": table, "ratios": ratios}
 
 
 def find_sources(rng: random.Random, files_per_language: int) -> dict[str, list[Path]]:
@@ -394,9 +401,17 @@ async def main() -> int:
     parser.add_argument("--after", type=int, default=8, help="lines after a hole")
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--quiet", type=float, default=0.15,
-                        help="retry a speed sample when others used more of the CPUs")
+                        help="a speed sample during which others used more of the CPUs is taken "
+                        "again and left out of the medians")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--render", type=Path, metavar="FIM_JSON",
+                        help="only summarize a saved result again (with --quiet) and write it")
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(args.render.read_text())
+        result["speed"] = summarize_speed(result["speed"], args.quiet)
+        write_results(args.out, "fim", result, markdown(result))
+        return 0
     if args.quick:
         args.repeats, args.holes = 1, 4
     model_path = models.resolve(MODEL, models.default_cache_dir())
@@ -419,7 +434,8 @@ async def main() -> int:
             for url in urls.values():
                 await infill(session, url, warm_up)  # load the model, build the graphs
             meter = Meter([p.pid for p in procs])
-            result["speed"] = await speed(session, urls, args.repeats, meter, args.quiet)
+            result["speed"] = summarize_speed(
+                await speed(session, urls, args.repeats, meter, args.quiet), args.quiet)
             result["quality"] = await quality(session, urls, args.holes, args.before,
                                               args.after, args.seed)
     finally:
@@ -441,9 +457,10 @@ def markdown(r: dict) -> str:
              f"backend with n_batch {r['n_batch']}. Medians of {s['repeats']} alternating "
              f"repeats. Case: {s['prefix_chars']} chars of shutil.py before the cursor, "
              f"{s['suffix_chars']} after, one {s['extra_chars']}-char extra chunk.", "",
-             f"A speed sample during which other processes used over {s['quiet']:.0%} of the "
-             f"CPUs was taken again (up to {RETRIES} times); the last column is the most they "
-             "used in a kept one.", "",
+             "The machine is shared: the bench measures the CPU share other processes use "
+             "during each speed sample, and the medians are over the samples during which "
+             f"they used at most {s['quiet']:.0%} (all samples if none was that quiet). The "
+             "last column: the most they used in a counted sample (counted of taken).", "",
              "| peer | case | TTFT s | total s | prompt tokens evaluated | tokens predicted "
              "| others' CPU |", "|---|---|---|---|---|---|---|"]
     labels = {"cold": "cold", "warm": "warm (same again)", "typed": "one line typed"}
@@ -453,7 +470,7 @@ def markdown(r: dict) -> str:
             lines.append(f"| {names[peer]} | {label} | {m['ttft_s']:.2f} | {m['total_s']:.2f} "
                          f"| {m['prompt_n'] if m['prompt_n'] is not None else '-'} "
                          f"| {m['predicted_n'] if m['predicted_n'] is not None else '-'} "
-                         f"| {m['others_cpu_max']:.0%} |")
+                         f"| {m['others_cpu_max']:.0%} ({m['kept']} of {m['samples']}) |")
     goals = {"cold": "≤ 1.0", "typed": "≤ 0.25", "warm": ""}
     lines += ["", "| TTFT ÷ llama-server's | cold | warm | one line typed |", "|---|---|---|---|"]
     for peer in ("backend", "orchestrator"):

@@ -8,7 +8,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.fim import cursor_case, cut_holes, first_line, not_minified, score
+from bench.fim import (
+    cursor_case,
+    cut_holes,
+    first_line,
+    not_minified,
+    score,
+    summarize_speed,
+)
 
 SOURCE = "".join(f"def helper_{i}(value, scale):\n    return value * scale + {i}\n\n"
                  for i in range(40))
@@ -53,3 +60,20 @@ def test_cursor_case_cuts_at_line_starts_within_the_sizes():
 def test_minified_code_is_not_a_source():
     assert not_minified(SOURCE * 2)
     assert not not_minified("var a=1;" * 500)
+
+
+def test_speed_medians_leave_out_samples_taken_while_the_machine_was_busy():
+    def sample(ttft: float, others: float) -> dict:
+        return {"ttft_s": ttft, "total_s": ttft + 2, "prompt_n": 10, "predicted_n": 48,
+                "others_cpu": others, "text": None}
+
+    cases = ("cold", "warm", "typed")
+    runs = {peer: {case: [sample(scale * 2, 0.05), sample(scale * 9, 0.6),
+                          sample(scale * 4, 0.1)] for case in cases}
+            for peer, scale in (("llama-server", 1.0), ("backend", 0.5), ("orchestrator", 0.5))}
+    got = summarize_speed({"runs": runs}, 0.15)
+    cold = got["medians"]["llama-server"]["cold"]
+    assert cold["ttft_s"] == 3.0 and cold["kept"] == 2 and cold["samples"] == 3
+    assert got["ratios"]["backend/llama-server typed ttft"] == 0.5
+    everything = summarize_speed({"runs": runs}, 0.0)  # none that quiet: all count
+    assert everything["medians"]["backend"]["warm"]["kept"] == 3
