@@ -207,12 +207,10 @@ class InfillRelay(Timed):
         final = final or {"content": "", "stop": True}  # a backend that ended with [DONE]
         stats = self._stats(final)
         if openai:
-            yield SSEvent(data=_dumps(self._openai(_content(final), self._finish(final),
-                                                   final)))
-            yield SSEvent(data=_dumps({"id": self.id, "object": "text_completion",
-                                       "created": self.created,
-                                       "model": self.decision.route.model, "choices": [],
-                                       "cerebrum": stats}))
+            # The stats ride on the finishing chunk: editors' FIM readers (Continue) take
+            # choices[0] of every chunk, so a `choices: []` chunk would break them.
+            yield SSEvent(data=_dumps({**self._openai(_content(final), self._finish(final),
+                                                      final), "cerebrum": stats}))
             yield SSEvent(data=b"[DONE]")
             return
         yield SSEvent(data=_dumps({**final, "cerebrum": stats}))

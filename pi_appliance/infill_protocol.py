@@ -187,9 +187,10 @@ def _cerebrum(body: dict[str, Any]) -> tuple[tuple[Extra, ...], str | None, str 
 def _common(body: dict[str, Any], max_tokens_cap: int, numbers: dict[str, tuple[type, float,
             float]]) -> tuple[str, bool, dict[str, Any]]:
     model = body.get("model", "auto")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("'model' must be a non-empty string ('auto' lets routing choose)",
+    if not isinstance(model, str):
+        raise BadRequest("'model' must be a string ('auto' or '' lets routing choose)",
                          param="model")
+    model = model or "auto"  # llama.vim sends its model_fim option, '' unless set
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise BadRequest(f"'stream' must be a boolean, got {_kind_of(stream)}", param="stream")

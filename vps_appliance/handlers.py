@@ -204,6 +204,8 @@ async def infill(request: web.Request) -> web.StreamResponse:
     """POST /infill: llama-server's fill-in-the-middle (llama.vim, llama.vscode)."""
     settings = request.app[SETTINGS]
     body = await _body(request)
+    if isinstance(body, dict) and body.get("model") == "":
+        body = {k: v for k, v in body.items() if k != "model"}  # llama.vim's default: any
     slot = _slot(request, model_of(body))
     slot.check_capacity()
     req = parse_infill(body, slot.spec.sampling, settings.max_tokens_cap)
