@@ -464,19 +464,31 @@ def markdown(r: dict) -> str:
              "| peer | case | TTFT s | total s | prompt tokens evaluated | tokens predicted "
              "| others' CPU |", "|---|---|---|---|---|---|---|"]
     labels = {"cold": "cold", "warm": "warm (same again)", "typed": "one line typed"}
+
+    def busy(peer: str, case: str) -> bool:
+        return s["medians"][peer][case]["others_cpu_max"] > s["quiet"]
+
+    def count(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0f}"
+
     for peer in PEERS:
         for case, label in labels.items():
             m = s["medians"][peer][case]
-            lines.append(f"| {names[peer]} | {label} | {m['ttft_s']:.2f} | {m['total_s']:.2f} "
-                         f"| {m['prompt_n'] if m['prompt_n'] is not None else '-'} "
-                         f"| {m['predicted_n'] if m['predicted_n'] is not None else '-'} "
+            mark = " (busy)" if busy(peer, case) else ""
+            lines.append(f"| {names[peer]} | {label} | {m['ttft_s']:.2f}{mark} | "
+                         f"{m['total_s']:.2f}{mark} | {count(m['prompt_n'])} "
+                         f"| {count(m['predicted_n'])} "
                          f"| {m['others_cpu_max']:.0%} ({m['kept']} of {m['samples']}) |")
     goals = {"cold": "≤ 1.0", "typed": "≤ 0.25", "warm": ""}
     lines += ["", "| TTFT ÷ llama-server's | cold | warm | one line typed |", "|---|---|---|---|"]
     for peer in ("backend", "orchestrator"):
-        cells = [f"{s['ratios'][f'{peer}/llama-server {c} ttft']:.2f}" for c in labels]
+        cells = [f"{s['ratios'][f'{peer}/llama-server {c} ttft']:.2f}"
+                 + (" (busy)" if busy(peer, c) or busy("llama-server", c) else "")
+                 for c in labels]
         lines.append(f"| {names[peer]} | " + " | ".join(cells) + " |")
     lines.append(f"| goal | {goals['cold']} | | {goals['typed']} |")
+    lines += ["", "(busy): no sample of that cell was taken with the CPUs to ourselves, so the "
+              "figure is inflated and a ratio with it means little."]
     lines += ["", f"Quality: {q['overall']['backend']['holes']} holes (seed {q['seed']}; "
               f"{q['before_lines']} lines before, {q['after_lines']} after; n_predict "
               f"{q['n_predict']}, greedy). Exact first line, and mean similarity of the middle.",
