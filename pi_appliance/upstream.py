@@ -85,12 +85,8 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
     finished = False
     try:
         async with asyncio.timeout_at(first_by):
-            try:
-                resp = await session.post(backend.url + path, json={**payload, "stream": True},
-                                          headers=_headers(backend, request_id))
-            except aiohttp.ClientConnectorError as exc:
-                raise UpstreamError(f"backend {backend.name} is unreachable: {exc.strerror}",
-                                    code="upstream_unreachable") from None
+            resp = await _post(session, backend, path, {**payload, "stream": True},
+                               request_id)
             if resp.status >= 400:
                 await _raise_for(resp, backend)
         chunks = aiter(events(resp.content))
@@ -126,6 +122,29 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                 resp.release()
             else:
                 resp.close()
+
+
+# A pooled connection the upstream closed after its last answer (llama-server closes its
+# end after a stream without saying so) fails before any response byte: the request never
+# reached it, so it goes again on another connection, a bounded number of times.
+_STALE_RETRIES = 3
+
+
+async def _post(session: aiohttp.ClientSession, backend: Backend, path: str,
+                body: dict[str, Any], request_id: str) -> aiohttp.ClientResponse:
+    """POST, retried when a pooled connection turns out to be closed; UpstreamError when
+    the backend cannot be reached."""
+    for attempt in range(_STALE_RETRIES + 1):
+        try:
+            return await session.post(backend.url + path, json=body,
+                                      headers=_headers(backend, request_id))
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError(f"backend {backend.name} is unreachable: {exc.strerror}",
+                                code="upstream_unreachable") from None
+        except aiohttp.ServerDisconnectedError:
+            if attempt == _STALE_RETRIES:
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 async def _drained(resp: aiohttp.ClientResponse, limit: float = 1.0) -> bool:

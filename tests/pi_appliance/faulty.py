@@ -24,6 +24,7 @@ class Faulty:
         self.has_tokenize = True  # False: /v1/tokenize answers 404, as llama-server's does
         self.tokenize_calls = 0
         self.flooded = asyncio.Event()  # set when a "flood" stream found its client gone
+        self.served: set[int] = set()  # transports that answered once ("drop_reused")
         self.infill_bodies: list[dict] = []
         self.hung_up = asyncio.Event()  # set when a held /infill stream lost its client
 
@@ -44,6 +45,13 @@ class Faulty:
         return web.json_response({"tokens": max(1, len(body["text"].split()))})  # a word each
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
+        if self.mode == "drop_reused":  # as llama-server: a kept-alive connection is dead
+            transport = request.transport
+            assert transport is not None
+            if id(transport) in self.served:
+                transport.close()
+                return web.Response()  # never reaches the client
+            self.served.add(id(transport))
         self.calls += 1
         self.seen_headers.append(dict(request.headers))
         body = await request.json()

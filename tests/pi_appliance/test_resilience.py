@@ -316,3 +316,17 @@ async def test_over_a_slow_link_requests_share_one_connection_and_skip_tokenize(
                         endpoint="/v1/chat/completions", status="200") == 3
     assert await metric(http, backend_url, "cerebrum_backend_requests_total",
                         endpoint="/v1/tokenize", status="200") == 0
+
+
+async def test_a_pooled_connection_the_upstream_closed_is_retried_on_a_fresh_one(
+        aiohttp_server, start_orchestrator, http):
+    upstream = await fake(aiohttp_server)
+    upstream.mode = "drop_reused"  # as llama-server: it closes its end after each answer
+    url = await start_orchestrator(orchestrator_settings(("f", upstream.url)))
+    for _ in range(3):
+        async with http.post(url + CHAT, json=chat(stream=True)) as resp:
+            assert resp.status == 200
+            assert [e async for e in sse_events(resp)][-1] == "[DONE]"
+    assert upstream.calls == 3
+    async with http.get(url + "/health") as resp:
+        assert (await resp.json())["backends"]["f"]["breaker"] == "closed"
