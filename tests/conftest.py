@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -20,6 +21,13 @@ from vps_appliance import models
 from vps_appliance.app import make_app
 from vps_appliance.engine import Loader, load_llama
 from vps_appliance.settings import ModelSpec, Sampling, Settings
+
+# Property tests draw the same examples on every run (derandomized, no example database):
+# `make test` must not pass or fail by the luck of the draw. Explore with
+# `pytest --hypothesis-seed=N` or HYPOTHESIS_PROFILE=explore.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # Where `make setup` assembled the packaged models, read before tests isolate XDG dirs.
 REAL_MODEL_CACHE = models.default_cache_dir()
