@@ -68,6 +68,7 @@ demo: $(STAMP)
 bench: $(TEST_STAMP)
 	$(PY) bench/backend.py
 	$(PY) bench/orchestrator.py
+	$(PY) bench/fim.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
