@@ -128,14 +128,7 @@ async def _stream(request: web.Request, env: Envelope, first: Event,
                   events: AsyncIterator[Event]) -> web.StreamResponse:
     if isinstance(first, Failed):
         raise BackendError(first.message)
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream",
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",
-        "X-Request-ID": request[CONTEXT].request_id,
-    })
-    _small_buffers(request)
-    await response.prepare(request)
+    response = await _start_sse(request)
     timeout = request.app[SETTINGS].write_timeout
     event, is_first = first, True
     while True:
