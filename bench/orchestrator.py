@@ -123,6 +123,19 @@ def orchestrator_config(path: Path, upstream: str, model: str, concurrent: int) 
                     f'"rust", "c", "cpp"]\nn_ctx = 4096\n')
 
 
+async def start_orchestrator(session: aiohttp.ClientSession, procs: list,
+                             config: Path, upstream: str, model: str, concurrent: int,
+                             port: int) -> str:
+    """An orchestrator subprocess in front of `upstream` (added to `procs`), once healthy."""
+    orchestrator_config(config, upstream, model, concurrent)
+    procs.append(subprocess.Popen([sys.executable, "-m", "pi_appliance", "--config",
+                                   str(config), "--port", str(port)],
+                                  cwd=ROOT, stderr=subprocess.DEVNULL))
+    url = f"http://127.0.0.1:{port}"
+    await wait_healthy(session, url)
+    return url
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
@@ -165,13 +178,8 @@ async def main() -> int:
             print("added TTFT ms", result["added_ttft_ms"], "tok/s ratio", result["tok_s_ratio"])
 
             link = await Relay("127.0.0.1", bport, rtt=0.040).start()
-            orchestrator_config(work / "wan.toml", link.url, MODEL, 4)
-            wan = subprocess.Popen([sys.executable, "-m", "pi_appliance", "--config",
-                                    str(work / "wan.toml"), "--port", str(wport)],
-                                   cwd=ROOT, stderr=subprocess.DEVNULL)
-            procs.append(wan)
-            wurl = f"http://127.0.0.1:{wport}"
-            await wait_healthy(session, wurl)
+            wurl = await start_orchestrator(session, procs, work / "wan.toml", link.url,
+                                            MODEL, 4, wport)
             fresh = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
                                           timeout=aiohttp.ClientTimeout(total=900))
             wan_added, wan_pooled = [], []
@@ -215,13 +223,9 @@ async def main() -> int:
                                   "reduction": reduction}
 
             runner, fake = await fake_upstream(50)
-            orchestrator_config(work / "load.toml", fake, "m", 64)
-            load = subprocess.Popen([sys.executable, "-m", "pi_appliance", "--config",
-                                     str(work / "load.toml"), "--port", str(lport)],
-                                    cwd=ROOT, stderr=subprocess.DEVNULL)
-            procs.append(load)
-            lurl = f"http://127.0.0.1:{lport}"
-            await wait_healthy(session, lurl)
+            lurl = await start_orchestrator(session, procs, work / "load.toml", fake, "m", 64,
+                                            lport)
+            load = procs[-1]
             peak = rss_mb(load.pid)
             tasks = [asyncio.create_task(timed_stream(session, lurl, {
                 "messages": [{"role": "user", "content": f"client {i}"}]})) for i in range(50)]
