@@ -46,9 +46,7 @@ def assemble(segments: Sequence[Segment], instruction: Instruction, chunks: Sequ
              kept: Collection[int], duplicate_of: Mapping[int, int], *,
              context: bool = True) -> Assembled:
     """Instruction first; then prose (without the instruction) and reduced code blocks."""
-    by_block: dict[int, list[Chunk]] = {}
-    for c in chunks:
-        by_block.setdefault(c.block, []).append(c)
+    by_block = _by_block(chunks)
     names = {c.index: c.name for c in chunks}
     cut: dict[int, list[tuple[int, int]]] = {}
     for d in instruction.directives:
@@ -69,6 +67,24 @@ def assemble(segments: Sequence[Segment], instruction: Instruction, chunks: Sequ
     return Assembled(content, completion_prompt(content))
 
 
+def predicted(segments: Sequence[Segment], chunks: Sequence[Chunk],
+              chosen: Collection[int]) -> str:
+    """The code of the `chosen` chunks in the message's order, without notes on what was left
+    out (an answer repeats code, not our notes); runs apart are a blank line apart."""
+    by_block = _by_block(chunks)
+    return "\n\n".join(
+        render_block(seg.text, by_block[i], chosen, {}, {}, notes=False)
+        for i, seg in enumerate(segments)
+        if any(c.index in chosen for c in by_block.get(i, ())))
+
+
+def _by_block(chunks: Sequence[Chunk]) -> dict[int, list[Chunk]]:
+    by_block: dict[int, list[Chunk]] = {}
+    for c in chunks:
+        by_block.setdefault(c.block, []).append(c)
+    return by_block
+
+
 def _without(text: str, spans: list[tuple[int, int]]) -> str:
     """Prose with the instruction's sentences taken out (they are sent first)."""
     if not spans:
@@ -84,8 +100,9 @@ def _without(text: str, spans: list[tuple[int, int]]) -> str:
 
 def render_block(code: str, chunks: Sequence[Chunk], kept: Collection[int],
                  duplicate_of: Mapping[int, int], names: Mapping[int, str | None],
-                 tag: str | None = None) -> str:
-    """The block's kept lines in order, with a note where chunks were left out."""
+                 tag: str | None = None, *, notes: bool = True) -> str:
+    """The block's kept lines in order, with a note (or, without `notes`, a blank line) where
+    chunks were left out."""
     lines = code.split("\n")
     comment = line_comment(chunks[0].language if chunks else None, tag)
     out: list[str] = []
@@ -97,6 +114,11 @@ def render_block(code: str, chunks: Sequence[Chunk], kept: Collection[int],
         return line >= 2 and not lines[line - 2].strip() and bool(out)
 
     def flush(next_line: int) -> None:
+        if not notes:
+            if next_line and out and out[-1] != "":
+                out.append("")
+            omitted.clear()
+            return
         first = lines[max(omitted[0].start, cursor + 1) - 1]
         indent = first[: len(first) - len(first.lstrip())]
         if gap_before(omitted[0].start) and out[-1] != "":

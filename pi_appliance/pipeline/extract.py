@@ -6,27 +6,39 @@ the top of the prompt, while a missed one could send the prompt without its task
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from .segment import Segment
 
-_VERBS = frozenset((
-    "refactor", "rewrite", "convert", "add", "optimize", "optimise", "explain", "fix", "write",
-    "make", "change", "rename", "implement", "remove", "delete", "replace", "update",
-    "simplify", "clean", "document", "port", "translate", "review", "debug", "improve",
-    "migrate", "extract", "split", "move", "use", "create", "generate", "modify", "turn",
-    "reduce", "speed", "handle", "support", "check", "find", "tell", "show", "describe",
-    "summarize", "summarise", "comment", "annotate", "test", "parallelize", "vectorize",
-    "memoize", "cache", "wrap", "inline", "unify", "deduplicate", "dedupe", "restructure",
-    "reorganize", "modernize", "upgrade", "complete", "finish", "refine", "harden", "secure",
-    "validate", "sanitize", "profile", "benchmark", "type", "typecheck", "reimplement", "redo",
-    "adapt", "transform", "express", "switch", "lint", "format", "tidy", "shorten", "rework",
-    "parametrize", "parameterize", "guard", "protect", "avoid", "ensure", "keep", "preserve",
-    "drop", "return", "throw", "raise", "log", "compare", "analyze", "analyse", "identify",
-    "spot", "locate", "trace", "walk", "help", "list", "suggest", "propose",
+# The verbs that open a directive, by what the answer will be. An edit's answer repeats most
+# of the code it was given (a refactor, a fix, added types), so the kept code can be sent as
+# the prediction the backend drafts from; the others answer in prose or in new code.
+_EDIT_VERBS = frozenset((
+    "refactor", "rewrite", "convert", "add", "optimize", "optimise", "fix", "make", "change",
+    "rename", "implement", "remove", "delete", "replace", "update", "simplify", "clean",
+    "document", "port", "translate", "debug", "improve", "migrate", "extract", "split", "move",
+    "use", "modify", "turn", "reduce", "speed", "handle", "support", "comment", "annotate",
+    "parallelize", "vectorize", "memoize", "cache", "wrap", "inline", "unify", "deduplicate",
+    "dedupe", "restructure", "reorganize", "modernize", "upgrade", "complete", "finish",
+    "refine", "harden", "secure", "validate", "sanitize", "type", "reimplement", "redo",
+    "adapt", "transform", "express", "switch", "format", "tidy", "shorten", "rework",
+    "parametrize", "parameterize", "guard", "protect", "avoid", "ensure", "drop", "return",
+    "throw", "raise", "log",
 ))
+_ANSWER_VERBS = frozenset((
+    "explain", "write", "review", "create", "generate", "check", "find", "tell", "show",
+    "describe", "summarize", "summarise", "test", "profile", "benchmark", "typecheck", "lint",
+    "compare", "analyze", "analyse", "identify", "spot", "locate", "trace", "walk", "help",
+    "list", "suggest", "propose",
+))
+# Directives too, but they say nothing of the answer's kind ("Keep the names the same.").
+_VERBS = _EDIT_VERBS | _ANSWER_VERBS | frozenset(("keep", "preserve"))
+# "Add tests for …" and "implement unit tests …" write new code, whatever their verb says.
+_NEW_CODE_VERBS = frozenset(("add", "implement"))
+_TEST_WORDS = frozenset(("test", "tests", "unittest", "unittests", "testcase", "testcases",
+                         "spec", "specs"))
 _PREFIX = re.compile(r"^(?:(?:please|pls|plz|kindly|now|then|also|and|so|ok|okay|hey|hi|next"
                      r"|finally|first|lastly|second|third|just|can you|could you|would you"
                      r"|will you|can u|i want you to|i'd like you to|i would like you to"
@@ -43,6 +55,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z`\"'(\[])|(?<![ \t])[ \t]*+\n(?=
 _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _MARKER = re.compile(r"(?:#|//|/\*+|^\s*\*|--)[ \t]*(TODO|FIXME|XXX)\b(?:\([^)]*+\))?[:\s-]*(.*)")
 _MENTIONS_TODO = re.compile(r"\b(?:todo|fixme|xxx)s?\b", re.I)
+_PLEASE = re.compile(r"\b(?:please|pls|plz|kindly)[\s,]++([A-Za-z]+)", re.I)
+_WORDS = re.compile(r"[A-Za-z]+")
 
 _BACKTICK = re.compile(r"`([^`\n]+)`")
 _QUALIFIED = re.compile(r"\b[A-Za-z_]\w*+(?:(?:\.|::|#)[A-Za-z_]\w*+)+")
@@ -78,6 +92,7 @@ class Instruction:
     text: str
     directives: tuple[Directive, ...]
     mentions: tuple[str, ...]  # code-like names in the text, `::`/`#` written as `.`
+    edit: bool = False  # the task changes the given code: the answer largely repeats it
 
     @property
     def comment_lines(self) -> tuple[tuple[int, int], ...]:
@@ -97,7 +112,7 @@ def extract(segments: Sequence[Segment]) -> Instruction | None:
     if not chosen:
         return None
     text = "\n".join(d.text for d in chosen)
-    return Instruction(text, tuple(chosen), mentions(text))
+    return Instruction(text, tuple(chosen), mentions(text), is_edit(chosen))
 
 
 def is_directive(sentence: str) -> bool:
@@ -107,13 +122,50 @@ def is_directive(sentence: str) -> bool:
         return False
     if s.rstrip().endswith("?"):
         return True
-    # The verb opens the sentence, or follows an opening phrase: "In db.py, rename …".
-    for clause in (s, *(c for c in s.split(",")[1:2])):
-        rest = _PREFIX.sub("", clause.strip())
-        first = re.match(r"[A-Za-z]+", rest)
-        if first and first.group().lower() in _VERBS and rest[first.end():first.end() + 1] != "'":
-            return True
+    if any(word in _VERBS for word, _ in _openings(s)):
+        return True
     return bool(_REQUEST.search(s))
+
+
+def _openings(sentence: str) -> Iterator[tuple[str, str]]:
+    """The word that opens the sentence, and the one that opens its second clause ("In db.py,
+    rename …"), past polite openers, lowered; each with the text after it. A contraction's
+    stem ("Don't") is no word."""
+    for clause in (sentence, *sentence.split(",")[1:2]):
+        rest = _PREFIX.sub("", clause.strip())
+        first = _WORDS.match(rest)
+        if first and rest[first.end():first.end() + 1] != "'":
+            yield first.group().lower(), rest[first.end():]
+
+
+def is_edit(directives: Sequence[Directive]) -> bool:
+    """Whether the task changes the given code (refactor, fix, convert, add types, rename,
+    port, …), so the answer largely repeats it, rather than explaining, reviewing, testing it
+    or answering a question. The first directive that tells decides; a TODO/FIXME comment
+    that does not tell asks for a change where it stands."""
+    for d in directives:
+        kind = _kind(d)
+        if kind is not None:
+            return kind == "edit"
+    return False
+
+
+def _kind(directive: Directive) -> Literal["edit", "answer"] | None:
+    text = directive.text
+    if directive.source == "comment":
+        text = text.partition(":")[2]  # "TODO: retry …": the marker is no verb
+    s = _BULLET.sub("", text.strip())
+    verbs = [*_openings(s), *((m.group(1).lower(), s[m.end():]) for m in _PLEASE.finditer(s))]
+    for word, rest in verbs:
+        if word in _EDIT_VERBS:
+            writes_tests = word in _NEW_CODE_VERBS and any(
+                w.lower() in _TEST_WORDS for w in _WORDS.findall(rest[:60])[:4])
+            return "answer" if writes_tests else "edit"
+        if word in _ANSWER_VERBS:
+            return "answer"
+    if s.endswith("?"):
+        return "answer"  # a question wants an answer in prose: "How does tick pick a task?"
+    return "edit" if directive.source == "comment" else None
 
 
 def _prose(text: str, segment: int) -> list[Directive]:

@@ -137,6 +137,7 @@ def test_prepare_never_raises_but_over_budget(text: str, budget: int | None) -> 
         return
     assert out.mode in ("pipeline", "raw")
     assert out.messages[0]["content"] == text if out.mode == "raw" else out.instruction
+    assert out.prediction is None or (out.edit and out.prediction.strip())
 
 
 @HYPOTHESIS

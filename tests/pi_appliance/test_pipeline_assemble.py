@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pi_appliance.pipeline.assemble import assemble, completion_prompt
+from pi_appliance.pipeline.assemble import assemble, completion_prompt, predicted
 from pi_appliance.pipeline.chunk import chunk
 from pi_appliance.pipeline.config import PipelineConfig
 from pi_appliance.pipeline.dedup import dedup
@@ -84,3 +84,15 @@ def test_prose_context_can_be_dropped():
     assert "Some background." in assemble(segments, instruction, chunks, {1}, {}).content
     assert "Some background." not in assemble(segments, instruction, chunks, {1}, {},
                                               context=False).content
+
+
+def test_the_prediction_is_the_chosen_code_in_order_without_notes():
+    code = "import requests\n\n" + "\n\n".join(FETCH.format(n) for n in
+                                               ("user", "order", "refund", "coupon"))
+    text = f"```python\n{code}```\n\nConvert fetch_user and fetch_refund to async."
+    segments = segment(text)
+    chunks = chunk(segments[0].text, "python", CFG, block=0)
+    chosen = {c.index for c in chunks if c.name in ("fetch_user", "fetch_refund")}
+    out = predicted(segments, chunks, chosen)
+    assert out == FETCH.format("user") + "\n" + FETCH.format("refund").rstrip("\n")
+    assert predicted(segments, chunks, set()) == ""

@@ -102,3 +102,49 @@ def test_mentions_code_like_names_only():
 
 def test_a_qualified_mention_does_not_also_name_its_class():
     assert mentions("Add types to OrderService.applyDiscount") == ("OrderService.applyDiscount",)
+
+
+@pytest.mark.parametrize("instruction, edit", [
+    ("Refactor fetch_user to async/await.", True),
+    ("Please add type hints.", True),
+    ("Can you convert this to a dataclass?", True),
+    ("In db.py, rename get_conn to acquire_connection", True),
+    ("the loop is slow on big inputs, please optimize it", True),
+    ("This is slow so please speed it up", True),
+    ("- fix the bug in load_config\n- add a docstring", True),
+    ("Port this to Rust.", True),
+    ("Clean up fetch_user and keep the names.", True),
+    ("Make parse reject empty input.", True),
+    ("Fix the failing test in test_parse", True),  # the test's code is the code edited
+    ("Explain what fetch_user does.", False),
+    ("Can you explain what this does?", False),
+    ("Why does this crash on empty input?", False),
+    ("How do I convert this to a generator?", False),  # a question: answered in prose first
+    ("Review this for security problems.", False),
+    ("Write unit tests for fetch_user.", False),
+    ("Add tests for fetch_user.", False),
+    ("Implement unit tests covering the retries", False),
+    ("Don't change anything, just explain it.", False),
+    ("Explain fetch_user, then rewrite it without recursion.", False),  # the first one tells
+    ("Keep the names the same.", False),  # a directive, but not a task of its own
+])
+def test_edit_tasks_are_told_from_the_others(instruction, edit):
+    ins = extract(segment(f"{instruction}\n\n{CODE}"))
+    assert ins is not None and ins.edit is edit
+
+
+@pytest.mark.parametrize("comment, edit", [
+    ("# TODO: retry on 503", True),
+    ("# FIXME", True),  # says nothing: the change is asked where it stands
+    ("# FIXME: this overflows", True),
+    ("# TODO: write tests for this", False),
+])
+def test_a_todo_is_an_edit_unless_it_asks_for_something_else(comment, edit):
+    ins = extract(segment(f"```python\ndef f():\n    {comment}\n    pass\n```"))
+    assert ins is not None and ins.edit is edit
+
+
+def test_the_first_directive_that_tells_decides():
+    text = f"Here is the client. Keep the names.\n\n{CODE}\n\nPlease convert it to async."
+    ins = extract(segment(text))
+    assert ins is not None and ins.edit

@@ -144,3 +144,30 @@ def test_a_mostly_prose_message_goes_raw():
 def test_degenerate_messages_go_raw(text):
     out = prepare(text, CFG)
     assert out.mode == "raw" and out.prompt == text and out.reduction == 0
+
+
+def test_an_edit_task_predicts_the_kept_code_it_names():
+    out = prepare(SEED, CFG)
+    assert out.edit and out.prediction is not None
+    assert "def fetch_user(" in out.prediction and " omitted" not in out.prediction
+    assert all(line in SEED for line in out.prediction.split("\n"))  # code as it was given
+    named = "Rename fetch_user to get_user.\n\n" + SEED.split("\n", 1)[1]
+    only = prepare(named, CFG)
+    assert only.prediction is not None and only.prediction.startswith("def fetch_user(")
+    assert len(only.prediction) < len(out.prediction)  # the task names one function
+
+
+@pytest.mark.parametrize("text, prediction", [
+    ("Refactor this.\n```python\nimport os\n```", "import os"),  # raw: the message's code
+    ("Explain this.\n```python\nimport os\n```", None),
+    ("Fix the typo in: recieve", None),  # an edit, but no code to repeat
+    ("import os\n" * 300, None),  # no instruction
+])
+def test_raw_fallbacks_predict_the_code_of_edit_tasks(text, prediction):
+    out = prepare(text, CFG)
+    assert out.mode == "raw" and out.prediction == prediction
+
+
+def test_no_prediction_when_raw_mode_is_requested():
+    out = prepare(SEED, CFG, mode="raw")
+    assert out.prediction is None and not out.edit
