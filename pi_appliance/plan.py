@@ -28,6 +28,11 @@ class Plan:
     prepared: Prepared
     payload: dict[str, Any]
 
+    @property
+    def prediction_chars(self) -> int:
+        """Characters of the prediction sent upstream (ours or the client's); 0 when none is."""
+        return len(protocol.prediction_text(self.payload.get("prediction")) or "")
+
 
 def choose_and_prepare(creq: protocol.ClientRequest, settings: Settings, cfg: PipelineConfig,
                        max_tokens: int, clock: Callable[[], float]
@@ -72,8 +77,15 @@ def passthrough(text: str, reason: str, count_tokens: TokenCounter, budget: int,
 
 def payload_of(creq: protocol.ClientRequest, prepared: Prepared, max_tokens: int
                ) -> dict[str, Any]:
-    """The upstream request: the client's options, and the reduced messages or prompt."""
+    """The upstream request: the client's options, the reduced messages or prompt, and the
+    prediction: the client's own as sent, else, for an edit task, the code the answer will
+    likely repeat (unless the client turned it off). Sent to any upstream: ours drafts from
+    it, llama-server ignores fields it does not know."""
     payload: dict[str, Any] = {**creq.options, "max_tokens": max_tokens}
+    if creq.prediction is not None:
+        payload["prediction"] = creq.prediction
+    elif creq.predict and prepared.prediction:
+        payload["prediction"] = protocol.prediction_of(prepared.prediction)
     if creq.kind == "chat":
         last = max(i for i, m in enumerate(creq.messages) if m["role"] == "user")
         payload["messages"] = [*creq.messages[:last], *prepared.messages,

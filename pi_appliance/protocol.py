@@ -33,6 +33,8 @@ class ClientRequest:
     messages: tuple[dict[str, Any], ...]  # chat: as sent, content normalised to text
     prompt: str  # completion: the prompt
     options: dict[str, Any]  # sampling fields forwarded unchanged
+    prediction: dict[str, Any] | None = None  # the client's own `prediction`, forwarded as sent
+    predict: bool = True  # cerebrum.prediction: false sends no prediction of ours
 
     @property
     def content(self) -> str:
@@ -40,6 +42,29 @@ class ClientRequest:
         if self.kind == "completion":
             return self.prompt
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+
+
+def prediction_of(text: str) -> dict[str, Any]:
+    """OpenAI's `prediction` (Predicted Outputs) for text the answer will largely repeat."""
+    return {"type": "content", "content": text}
+
+
+def prediction_text(value: Any) -> str | None:
+    """The text of a `prediction` object; None when it is not one."""
+    if not isinstance(value, dict) or value.get("type") != "content" or set(value) - {
+            "type", "content"}:
+        return None
+    return _joined(value.get("content"))
+
+
+def _joined(content: Any) -> str | None:
+    """A string, or an array of text parts joined; None when it is neither."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                         and isinstance(p.get("text"), str) for p in content):
+        return "".join(p["text"] for p in content)
+    return None
 
 
 def decode(raw: bytes) -> dict[str, Any]:
@@ -59,13 +84,11 @@ def _kind_of(value: Any) -> str:
 
 
 def _text(content: Any, i: int) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
-                                         and isinstance(p.get("text"), str) for p in content):
-        return "".join(p["text"] for p in content)
-    raise BadRequest(f"messages[{i}].content must be a string or an array of text parts",
-                     param="messages")
+    text = _joined(content)
+    if text is None:
+        raise BadRequest(f"messages[{i}].content must be a string or an array of text parts",
+                         param="messages")
+    return text
 
 
 def _messages(body: dict[str, Any]) -> tuple[dict[str, Any], ...]:
@@ -145,6 +168,14 @@ def parse(kind: Kind, body: dict[str, Any], max_tokens_cap: int) -> ClientReques
     if not isinstance(extra, dict) or extra.get("context", "auto") not in ("auto", "raw"):
         raise BadRequest("'cerebrum' must be an object like {\"context\": \"auto\" | \"raw\"}",
                          param="cerebrum")
+    predict = extra.get("prediction", True)
+    if not isinstance(predict, bool):
+        raise BadRequest(f"'cerebrum.prediction' must be a boolean, got {_kind_of(predict)}",
+                         param="cerebrum.prediction")
+    prediction = body.get("prediction")
+    if prediction is not None and prediction_text(prediction) is None:
+        raise BadRequest("'prediction' must be {\"type\": \"content\", \"content\": a string or "
+                         "an array of text parts}", param="prediction")
     messages: tuple[dict[str, Any], ...] = ()
     prompt = ""
     if kind == "chat":
@@ -159,4 +190,5 @@ def parse(kind: Kind, body: dict[str, Any], max_tokens_cap: int) -> ClientReques
     return ClientRequest(kind=kind, model=model, stream=stream,
                          language=None if language in (None, "auto") else language,
                          context=extra.get("context", "auto"), max_tokens=max_tokens,
-                         messages=messages, prompt=prompt, options=options)
+                         messages=messages, prompt=prompt, options=options,
+                         prediction=prediction, predict=predict)

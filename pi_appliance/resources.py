@@ -14,14 +14,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from cerebrum.openai import error_body
 
-from . import protocol, routing
+from . import protocol
 from .errors import PayloadTooLarge, UpstreamError
 from .infill_protocol import parse_openai
 from .lifecycle import context
-from .pipeline import Prepared
+from .plan import Plan
 from .planner import Planner
 from .proxy import Opened
 from .services import Services
+from .stats import drafting
 
 if TYPE_CHECKING:
     from .infill import FillInMiddle
@@ -41,9 +42,11 @@ async def read_json(req: Request, limit: int) -> dict[str, Any]:
     return protocol.decode(raw)
 
 
-def stats_of(decision: routing.Decision, prepared: Prepared, opened: Opened | None,
-             ttft: float | None, tok_s: float | None) -> dict[str, Any]:
-    """The `cerebrum` object of the last chunk (and of previews)."""
+def stats_of(plan: Plan, opened: Opened | None, ttft: float | None, tok_s: float | None,
+             usage: Any = None) -> dict[str, Any]:
+    """The `cerebrum` object of the last chunk (and of previews): route, pipeline, timing,
+    and speculative decoding (the prediction sent, tokens drafted and accepted upstream)."""
+    decision, prepared = plan.decision, plan.prepared
     pipeline = {k: v for k, v in prepared.stats_dict().items()
                 if k not in ("mode", "reason", "language", "language_reason")}
     out = {"model": decision.route.model, "route": decision.route.name,
@@ -53,6 +56,8 @@ def stats_of(decision: routing.Decision, prepared: Prepared, opened: Opened | No
         out["backend"] = opened.backend.name
     out["ttft_ms"] = None if ttft is None else round(ttft * 1000, 1)
     out["tok_s"] = None if tok_s is None else round(tok_s, 1)
+    out["prediction_chars"] = plan.prediction_chars  # 0: none was sent
+    out.update(drafting(usage))
     return out
 
 
@@ -87,10 +92,10 @@ class Completions:
         # Known names and sizes only: reasons quote the prompt (fence tags, file names).
         ctx.log.update(route=decision.route.name, model=decision.route.model,
                        language=decision.language, context=prepared.mode,
-                       sent_chars=len(prepared.prompt))
+                       sent_chars=len(prepared.prompt), prediction_chars=plan.prediction_chars)
         assert s.proxy is not None
         opened = await s.proxy.open(decision.route, self.kind, plan.payload, ctx.request_id)
-        relay = Relay(s, decision, prepared, opened, ctx.started)
+        relay = Relay(s, plan, opened, ctx.started)
         if plan.request.stream:
             resp.content_type = "text/event-stream"
             resp.set_header("Cache-Control", "no-cache")
@@ -112,8 +117,10 @@ class Timed:
         self.first_at: float | None = None
         self.last_at: float | None = None
         self.tokens = 0
+        self.usage: Any = None  # the upstream's, from the chunk that carries it (the last)
 
     def _saw(self, chunk: dict[str, Any]) -> None:
+        self.usage = chunk.get("usage") or self.usage
         if self.text_of(chunk):
             now = self.s.clock()
             if self.first_at is None:
@@ -161,13 +168,12 @@ class Timed:
 class Relay(Timed):
     """Relays one upstream completion stream to the client in its requested shape."""
 
-    def __init__(self, services: Services, decision: routing.Decision, prepared: Prepared,
-                 opened: Opened, started: float):
-        super().__init__(services, decision.route.name, opened, started)
-        self.decision, self.prepared = decision, prepared
+    def __init__(self, services: Services, plan: Plan, opened: Opened, started: float):
+        super().__init__(services, plan.decision.route.name, opened, started)
+        self.plan = plan
 
     def _stats(self) -> dict[str, Any]:
-        return stats_of(self.decision, self.prepared, self.opened, *self.timing())
+        return stats_of(self.plan, self.opened, *self.timing(), self.usage)
 
     async def events(self) -> AsyncIterator[SSEvent]:
         """SSE for the client: chunks, then the `cerebrum` stats chunk, then [DONE]."""
@@ -188,13 +194,12 @@ class Relay(Timed):
 
     async def collect(self) -> dict[str, Any]:
         """One JSON body in the client's requested shape, with the `cerebrum` stats."""
-        parts, finish, usage, template = [], None, None, {}
+        parts, finish, template = [], None, {}
         async for chunk in self.chunks():
             template = template or chunk
             parts.append(_text_of(chunk))
             choice = (chunk.get("choices") or [{}])[0]
             finish = (choice or {}).get("finish_reason") or finish
-            usage = chunk.get("usage") or usage
         text = "".join(parts)
         chat = str(template.get("object", "")).startswith("chat")
         choice = ({"index": 0, "message": {"role": "assistant", "content": text},
@@ -202,7 +207,7 @@ class Relay(Timed):
                   {"index": 0, "text": text, "logprobs": None, "finish_reason": finish})
         return {"id": template.get("id"), "object": "chat.completion" if chat
                 else "text_completion", "created": template.get("created"),
-                "model": template.get("model"), "choices": [choice], "usage": usage,
+                "model": template.get("model"), "choices": [choice], "usage": self.usage,
                 "cerebrum": self._stats()}
 
 
@@ -219,10 +224,11 @@ class Preview:
         kind: protocol.Kind = "completion" if "prompt" in body and "messages" not in body \
             else "chat"
         plan = await self.planner.plan(kind, body, context(req.scope).request_id)
-        decision, prepared = plan.decision, plan.prepared
-        resp.media = {"model": decision.route.model, "messages": plan.payload.get("messages"),
-                      "prompt": prepared.prompt, "instruction": prepared.instruction,
-                      "cerebrum": stats_of(decision, prepared, None, None, None)}
+        resp.media = {"model": plan.decision.route.model,
+                      "messages": plan.payload.get("messages"), "prompt": plan.prepared.prompt,
+                      "instruction": plan.prepared.instruction,
+                      "prediction": plan.payload.get("prediction"),
+                      "cerebrum": stats_of(plan, None, None, None)}
 
 
 class Health:

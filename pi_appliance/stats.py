@@ -1,4 +1,5 @@
-"""In-process counters and recent latency percentiles for GET /stats."""
+"""In-process counters and recent latency percentiles for GET /stats, and the speculative
+decoding figures of one response's `cerebrum` object."""
 
 from __future__ import annotations
 
@@ -14,6 +15,20 @@ def percentile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def drafting(usage: Any) -> dict[str, int | None]:
+    """`drafted_tokens` and `accepted_tokens` from an upstream usage's completion_tokens_details
+    (OpenAI's Predicted Outputs: accepted_prediction_tokens, rejected_prediction_tokens; drafted
+    is their sum). None, not 0, when the upstream does not report them (llama-server, or a
+    backend without speculative decoding): unknown is not "nothing drafted"."""
+    details = usage.get("completion_tokens_details") if isinstance(usage, dict) else None
+    counts = [details.get(k) if isinstance(details, dict) else None
+              for k in ("accepted_prediction_tokens", "rejected_prediction_tokens")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        return {"drafted_tokens": None, "accepted_tokens": None}
+    accepted, rejected = counts
+    return {"drafted_tokens": accepted + rejected, "accepted_tokens": accepted}
 
 
 @dataclass

@@ -26,6 +26,9 @@ class Faulty:
         self.flooded = asyncio.Event()  # set when a "flood" stream found its client gone
         self.served: set[int] = set()  # transports that answered once ("drop_reused")
         self.infill_bodies: list[dict] = []
+        self.bodies: list[dict] = []  # the completion requests, as received
+        # Set: the last chunk's usage reports speculative decoding, as our backend's does.
+        self.completion_details: dict | None = None
         self.hung_up = asyncio.Event()  # set when a held /infill stream lost its client
 
     def app(self) -> web.Application:
@@ -55,6 +58,7 @@ class Faulty:
         self.calls += 1
         self.seen_headers.append(dict(request.headers))
         body = await request.json()
+        self.bodies.append(body)
         if self.mode == "error500":
             return web.json_response({"error": {"message": "boom", "type": "server_error",
                                                 "code": "internal_error"}}, status=500)
@@ -99,6 +103,8 @@ class Faulty:
                 else "text_completion", "created": 1, "model": body.get("model"),
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}
+        if self.completion_details is not None:
+            last["usage"]["completion_tokens_details"] = self.completion_details
         await resp.write(f"data: {json.dumps(last)}\n\n".encode())
         await resp.write(b"data: [DONE]\n\n")
         return resp

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import orchestrator_settings, sse_events
@@ -80,3 +81,22 @@ async def test_a_prompt_near_the_budget_works_with_llama_server_and_the_default_
              if line.startswith("cerebrum_orchestrator_tokenize_calls_total{")]
     assert asked, "the exact count was never attempted"
     assert sum(float(line.rsplit(" ", 1)[1]) for line in asked) == 1  # answered or remembered
+
+
+async def test_an_edit_task_with_its_prediction_works_with_llama_server(llama_server_url,
+                                                                        start_orchestrator,
+                                                                        http):
+    # llama-server takes `prediction` as an unknown field and ignores it: sending it is harmless.
+    settings = orchestrator_settings(("llama", llama_server_url), model="smollm2")
+    url = await start_orchestrator(settings)
+    task = (Path(__file__).parents[1] / "data" / "corpus" / "py_multi_block.md").read_text()
+    body = {"messages": [{"role": "user", "content": task}], "max_tokens": 16,
+            "temperature": 0}
+    async with http.post(url + "/v1/chat/completions", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        answer = await resp.json()
+    assert answer["choices"][0]["message"]["content"].strip()
+    stats = answer["cerebrum"]
+    assert stats["edit"] is True and stats["prediction_chars"] > 0
+    # It reports no drafted tokens: unknown, so null.
+    assert stats["drafted_tokens"] is None and stats["accepted_tokens"] is None

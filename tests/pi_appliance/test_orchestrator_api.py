@@ -80,6 +80,11 @@ BAD_INPUTS = [
     ("POST", CHAT, _chat(language="cobol"), 400, "invalid_request", "'language'"),
     ("POST", CHAT, _chat(cerebrum={"context": "magic"}), 400, "invalid_request", "'cerebrum'"),
     ("POST", CHAT, _chat(cerebrum="raw"), 400, "invalid_request", "'cerebrum'"),
+    ("POST", CHAT, _chat(cerebrum={"prediction": "off"}), 400, "invalid_request",
+     "'cerebrum.prediction' must be a boolean"),
+    ("POST", CHAT, _chat(prediction="def f():"), 400, "invalid_request", "'prediction'"),
+    ("POST", CHAT, _chat(prediction={"type": "content", "content": 1}), 400,
+     "invalid_request", "'prediction'"),
     ("POST", CHAT, _chat(model="gpt-4"), 404, "model_not_found", "not routed here"),
     ("POST", CHAT, _chat(max_tokens=300, messages=[{"role": "user", "content": "x " * 200_000}]),
      413, "payload_too_large", "over the limit of 262144 bytes"),
@@ -195,6 +200,10 @@ async def test_preview_shows_what_would_be_sent_without_calling_a_model(aiohttp_
     assert stats["language"] == "python" and stats["context"] == "pipeline"
     assert stats["reduction"] > 0.5 and "fetch_3" in preview["messages"][-1]["content"]
     assert preview["instruction"] and "async" in preview["instruction"]
+    # An edit: the code it names is the prediction the backend would draft from.
+    assert preview["prediction"] == {"type": "content", "content": "def fetch_3(url):\n"
+                                     "    r = requests.get(url)\n    return r.json()"}
+    assert stats["edit"] is True and stats["prediction_chars"] == 63
 
 
 async def test_models_health_stats_and_metrics(orch, http):
