@@ -76,6 +76,7 @@ bench: $(TEST_STAMP)
 	$(PY) bench/backend.py
 	$(PY) bench/orchestrator.py
 	$(PY) bench/fim.py
+	$(PY) bench/speculative.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,91 @@
+"""The drafter (pure): n-gram lookup takes the most recent match, the prediction is followed
+with a cursor, and the draft length adapts, down to off, to what is accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+from vps_appliance.speculative import DraftConfig, Drafter
+
+ON = DraftConfig(enabled=True, draft_min=2, draft_max=16)
+
+
+def test_the_most_recent_occurrence_of_the_ngram_is_drafted_not_the_first():
+    #        a  b  c  1  2  3  ...  a  b  c  7  8  9  ...  a  b  c
+    prompt = [1, 2, 3, 10, 11, 12, 50, 1, 2, 3, 70, 80, 90, 60, 1, 2, 3]
+    d = Drafter(ON, prompt)
+    assert d.draft(3) == [70, 80, 90]
+
+
+def test_the_longest_ngram_wins_over_a_more_recent_shorter_one():
+    prompt = [5, 1, 2, 3, 40, 41, 9, 2, 3, 60, 61, 5, 1, 2, 3]
+    d = Drafter(ON, prompt)
+    # the 4-gram (5, 1, 2, 3) occurred once, followed by 40, 41; the 2-gram (2, 3) more recently
+    assert d.draft(2) == [40, 41]
+
+
+def test_the_tail_never_matches_itself_and_no_match_drafts_nothing():
+    d = Drafter(ON, [1, 2, 3, 4, 5])
+    assert d.draft(8) == []
+
+
+def test_generated_tokens_are_searched_too():
+    d = Drafter(ON, [100, 101])
+    d.append([7, 8, 9, 10, 11, 7, 8])
+    assert d.draft(3) == [9, 10, 11]
+
+
+def test_drafts_respect_the_limit_and_the_minimum():
+    prompt = [1, 2, 3, 4, 5, 6, 7, 8, 1, 2]
+    d = Drafter(ON, prompt)
+    assert d.draft(3) == [3, 4, 5]
+    assert d.draft(1) == []  # below draft_min: not worth a batch
+    assert Drafter(DraftConfig(enabled=False), prompt).draft(8) == []
+
+
+def test_the_prediction_is_followed_in_order_with_a_cursor():
+    line = [20, 21, 22]
+    prediction = [*line, 1, *line, 2, *line, 3]  # the same line three times, then different
+    d = Drafter(ON, [99], prediction)
+    d.append([20, 21, 22])
+    assert d.draft(2) == [1, 20]  # the first occurrence at or after the cursor (0)
+    d.result(2, 2)
+    d.append([1, 20, 21, 22])
+    assert d.draft(2) == [2, 20]  # the cursor moved past the first line: the second follows
+    d.result(2, 2)
+    d.append([2, 20, 21, 22])
+    # one token of the prediction is left ([3]): too short, so the answer's own history drafts
+    assert d.draft(2) == [2, 20]
+
+
+def test_accepted_drafts_grow_and_rejections_back_off_down_to_off():
+    prompt = list(range(100)) * 2 + [0, 1]
+    d = Drafter(DraftConfig(enabled=True, draft_min=2, draft_max=16), prompt)
+    first = len(d.draft(64))
+    d.result(first, first)
+    assert len(d.draft(64)) == min(16, first * 2)
+    d.result(16, 16)
+    assert len(d.draft(64)) == 16  # capped at draft_max
+    d.result(16, 5)
+    assert len(d.draft(64)) == 6  # partly accepted: what was accepted plus one
+    for _ in range(3):  # three rejections in a row switch drafting off for a while
+        d.draft(64)
+        d.result(2, 0)
+    off = 0
+    while not d.draft(64):
+        off += 1
+        assert off < 1000
+    assert off == 8  # the first cool-down
+    d.result(2, 0)  # a fourth rejection: the cool-down doubles
+    off = 0
+    while not d.draft(64):
+        off += 1
+    assert off == 16
+    d.result(2, 2)  # an accepted draft resets the count of misses
+    assert d.stats.drafted == first + 16 + 16 + 2 * 3 + 2 + 2
+    assert d.stats.accepted == first + 16 + 5 + 2
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_no_room_no_draft(bad):
+    assert Drafter(ON, [1, 2, 3, 1, 2]).draft(bad) == []

@@ -1,0 +1,117 @@
+"""The decode loop: evaluate the prompt (reusing the cached prefix), then sample, one token at
+a time or, with a `Drafter`, several per step by verifying a draft in one batch.
+
+Verification samples at each drafted position with the request's own sampler chain, as
+llama.cpp's server does (`common_sampler_sample_and_accept_n`): position i's logits are
+sampled, and the draft goes on only while the sampled token equals the drafted one. Every
+emitted token is therefore drawn from exactly the distribution plain decoding would draw it
+from, given the same preceding tokens, and the chain (penalties, the seeded RNG) sees the same
+tokens in the same order: one draw per emitted token. At temperature 0 the output is plain
+decoding's; at temperature > 0 a seeded run is reproducible and matches plain decoding's draws.
+The KV of the rejected tail is removed (`llama_memory_seq_rm`) before the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import llama_cpp
+
+from .prompt_cache import common_prefix
+from .speculative import Drafter
+
+_SEQ = 0
+
+
+class _Batch:
+    """A llama_batch for one sequence with logits at every position (freed by `close`)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.raw = llama_cpp.llama_batch_init(capacity, 0, 1)
+
+    def fill(self, tokens: Sequence[int], n_past: int) -> None:
+        b = self.raw
+        b.n_tokens = len(tokens)
+        for i, token in enumerate(tokens):
+            b.token[i] = token
+            b.pos[i] = n_past + i
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = _SEQ
+            b.logits[i] = 1
+
+    def close(self) -> None:
+        llama_cpp.llama_batch_free(self.raw)
+
+
+def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any,
+           drafter: Drafter | None = None, max_new: int | None = None) -> Iterator[int]:
+    """Evaluate `tokens`, then yield sampled tokens until the caller stops (or `max_new`).
+
+    The shared prefix the context holds is kept; at least the last prompt token is evaluated
+    again so the logits are fresh. The prompt is replayed into the chain first, as
+    llama-server does, so the penalties count it too. The chain is freed when the generator
+    closes. With a drafter, drafts are bounded by what is left of `max_new` and of the context.
+    """
+    batch: _Batch | None = None
+    try:
+        for token in tokens:
+            llama_cpp.llama_sampler_accept(chain, token)
+        keep = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
+        llm.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the KV past n_tokens
+        llm.eval(list(tokens[llm.n_tokens:]))
+        token = llama_cpp.llama_sampler_sample(chain, llm.ctx, -1)
+        produced = 0
+        n_ctx = llm.n_ctx()
+        if drafter is not None:
+            drafter.append([token])
+            batch = _Batch(drafter.config.draft_max + 1)
+        while True:
+            yield token
+            produced += 1
+            left = (max_new - produced if max_new is not None else n_ctx) - 1
+            room = n_ctx - llm.n_tokens - 2
+            draft = drafter.draft(min(left, room, batch.capacity - 1)) \
+                if drafter is not None and batch is not None else []
+            if not draft:
+                llm.eval([token])
+                token = llama_cpp.llama_sampler_sample(chain, llm.ctx, -1)
+                if drafter is not None:
+                    drafter.append([token])
+                continue
+            assert batch is not None
+            accepted, token = _verify(llm, chain, batch, token, draft)
+            drafter.result(len(draft), len(accepted))
+            drafter.append([*accepted, token])
+            for t in accepted:
+                yield t
+                produced += 1
+    finally:
+        if batch is not None:
+            batch.close()
+        llama_cpp.llama_sampler_free(chain)
+
+
+def _verify(llm: llama_cpp.Llama, chain: Any, batch: _Batch, last: int,
+            draft: list[int]) -> tuple[list[int], int]:
+    """Evaluate `last` + `draft` in one batch; the drafted tokens the model agrees with, and
+    the token it samples after them (the correction, or the one after a whole draft)."""
+    n_past = llm.n_tokens
+    step = [last, *draft]
+    batch.fill(step, n_past)
+    if llama_cpp.llama_decode(llm.ctx, batch.raw) != 0:
+        raise RuntimeError("llama_decode failed while verifying a draft")
+    accepted: list[int] = []
+    for i, drafted in enumerate(draft):
+        sampled = llama_cpp.llama_sampler_sample(chain, llm.ctx, i)
+        if sampled != drafted:
+            break
+        accepted.append(sampled)
+    else:
+        sampled = llama_cpp.llama_sampler_sample(chain, llm.ctx, len(draft))
+    kept = n_past + 1 + len(accepted)  # `last` and the accepted drafts
+    llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), _SEQ, kept, -1)
+    llm.input_ids[n_past:kept] = step[:kept - n_past]
+    llm.n_tokens = kept
+    return accepted, sampled

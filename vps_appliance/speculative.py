@@ -1,0 +1,157 @@
+"""Speculative decoding without a draft model: the drafts come from the request itself.
+
+Answers to edit tasks repeat most of the code they were given, so the next tokens are often
+already in the prompt, in the client's `prediction` (OpenAI's Predicted Outputs) or earlier in
+the answer. `Drafter` proposes them (pure: token lists in, token lists out); `decode` in the
+engine verifies a draft in one batch and keeps the longest run the model agrees with.
+
+- n-gram lookup over the prompt and what has been generated, taking the *most recent*
+  occurrence of the longest n-gram that ends the text (llama-cpp-python's
+  LlamaPromptLookupDecoding takes the first, which is usually the stale one);
+- the prediction, followed with a cursor: a match at or after where the last accepted draft
+  ended wins, so a prediction that repeats a line is followed in order;
+- adaptive length: a draft accepted whole doubles the next one (up to `draft_max`), a partly
+  accepted one sets it to what was accepted plus one, a rejected one halves it; consecutive
+  rejections switch drafting off for a cool-down that doubles each time (up to 256 tokens), so
+  a task that copies nothing pays for a few short drafts and then for none.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+NGRAM_MAX = 4  # the longest n-gram looked up; longer ones rarely change the continuation
+NGRAM_MIN = 2  # a single token's last occurrence predicts too little to be worth a batch
+_MISSES_BEFORE_OFF = 3
+_MAX_COOLDOWN = 256
+
+
+@dataclass(frozen=True)
+class DraftConfig:
+    """Per-generation drafting bounds (from the model's config and the request)."""
+
+    enabled: bool = True
+    draft_min: int = 2  # the shortest draft worth verifying
+    draft_max: int = 16
+
+
+@dataclass
+class DraftStats:
+    """Drafted and accepted tokens of one generation."""
+
+    drafted: int = 0
+    accepted: int = 0
+
+    @property
+    def rejected(self) -> int:
+        """Drafted tokens the model did not agree with."""
+        return self.drafted - self.accepted
+
+
+class _Index:
+    """For each n-gram (n in NGRAM_MIN..NGRAM_MAX) of a token sequence: where its occurrences
+    end, in order. Built incrementally as tokens are appended."""
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self._ends: dict[tuple[int, ...], list[int]] = {}
+
+    def extend(self, tokens: Sequence[int]) -> None:
+        """Append tokens, indexing every n-gram that ends before the last token.
+
+        An n-gram is indexed once the token after it is known, so the sequence's own tail
+        never matches itself.
+        """
+        seq, ends = self.tokens, self._ends
+        for token in tokens:
+            end = len(seq)  # the n-grams ending here are followed by `token`
+            for n in range(NGRAM_MIN, NGRAM_MAX + 1):
+                if end >= n:
+                    ends.setdefault(tuple(seq[end - n:end]), []).append(end)
+            seq.append(token)
+
+    def occurrences(self, gram: tuple[int, ...]) -> list[int]:
+        """Positions just after each occurrence of `gram`, oldest first."""
+        return self._ends.get(gram, [])
+
+
+class Drafter:
+    """Proposes the next tokens of a generation from its own history and a prediction."""
+
+    def __init__(self, config: DraftConfig, prompt: Sequence[int],
+                 prediction: Sequence[int] = ()):
+        self.config = config
+        self.stats = DraftStats()
+        self._history = _Index()
+        self._history.extend(prompt)
+        self._prediction = _Index()
+        self._prediction.extend(prediction)
+        self._cursor = 0  # where in the prediction the answer is believed to be
+        self._size = max(config.draft_min, min(config.draft_max, 8))
+        self._misses = 0
+        self._cooldown = 0
+        self._last_source: str | None = None
+        self._last_end = 0
+
+    def append(self, tokens: Sequence[int]) -> None:
+        """Tokens the generation produced (accepted drafts and sampled ones)."""
+        self._history.extend(tokens)
+
+    def draft(self, limit: int) -> list[int]:
+        """Up to `limit` tokens that may come next ([] when drafting is off or nothing
+        matches). The history must end with the last sampled token."""
+        if not self.config.enabled or limit < self.config.draft_min:
+            return []
+        if self._cooldown > 0:
+            self._cooldown -= 1
+            return []
+        size = min(self._size, limit)
+        tail = self._history.tokens
+        for n in range(NGRAM_MAX, NGRAM_MIN - 1, -1):
+            if len(tail) < n:
+                continue
+            gram = tuple(tail[-n:])
+            for source, start in (("prediction", self._in_prediction(gram)),
+                                  ("history", self._in_history(gram))):
+                if start is None:
+                    continue
+                found = (self._prediction if source == "prediction" else self._history
+                         ).tokens[start:start + size]
+                if len(found) >= self.config.draft_min:
+                    self._last_source, self._last_end = source, start
+                    return found
+        return []
+
+    def _in_prediction(self, gram: tuple[int, ...]) -> int | None:
+        """Where the prediction goes on after `gram`: at or after the cursor if it can."""
+        ends = self._prediction.occurrences(gram)
+        if not ends:
+            return None
+        i = bisect.bisect_left(ends, self._cursor)  # ends are ascending
+        return ends[i] if i < len(ends) else ends[-1]
+
+    def _in_history(self, gram: tuple[int, ...]) -> int | None:
+        """Where the most recent occurrence of `gram` in the prompt and answer went on."""
+        ends = self._history.occurrences(gram)
+        return ends[-1] if ends else None
+
+    def result(self, drafted: int, accepted: int) -> None:
+        """What became of the last draft: adapt the next draft's length."""
+        self.stats.drafted += drafted
+        self.stats.accepted += accepted
+        if self._last_source == "prediction":
+            self._cursor = self._last_end + accepted
+        cfg = self.config
+        if accepted == drafted:
+            self._size = min(cfg.draft_max, self._size * 2)
+            self._misses = 0
+        elif accepted > 0:
+            self._size = max(cfg.draft_min, min(cfg.draft_max, accepted + 1))
+            self._misses = 0
+        else:
+            self._size = max(cfg.draft_min, self._size // 2)
+            self._misses += 1
+            if self._misses >= _MISSES_BEFORE_OFF:
+                self._cooldown = min(_MAX_COOLDOWN, 8 << (self._misses - _MISSES_BEFORE_OFF))
