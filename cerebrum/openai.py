@@ -104,3 +104,22 @@ def decode_json(raw: bytes) -> Any:
         raise InvalidBody(_TOO_DEEP, "invalid_json") from None
     _check_unicode(value, text)
     return value
+
+
+def text_parts(content: Any) -> str | None:
+    """A string, or an array of OpenAI text parts joined; None when it is neither."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                         and isinstance(p.get("text"), str) for p in content):
+        return "".join(p["text"] for p in content)
+    return None
+
+
+def prediction_text(value: Any) -> str | None:
+    """The text of OpenAI's `prediction` (Predicted Outputs: {"type": "content", "content":
+    a string or text parts}); None when `value` is not one."""
+    if not isinstance(value, dict) or value.get("type") != "content" or set(value) - {
+            "type", "content"}:
+        return None
+    return text_parts(value.get("content"))

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cerebrum import openai
+
 from . import protocol, routing
 from .errors import BadRequest
 from .pipeline import Prepared, prepare
@@ -31,7 +33,7 @@ class Plan:
     @property
     def prediction_chars(self) -> int:
         """Characters of the prediction sent upstream (ours or the client's); 0 when none is."""
-        return len(protocol.prediction_text(self.payload.get("prediction")) or "")
+        return len(openai.prediction_text(self.payload.get("prediction")) or "")
 
 
 def choose_and_prepare(creq: protocol.ClientRequest, settings: Settings, cfg: PipelineConfig,

@@ -49,24 +49,6 @@ def prediction_of(text: str) -> dict[str, Any]:
     return {"type": "content", "content": text}
 
 
-def prediction_text(value: Any) -> str | None:
-    """The text of a `prediction` object; None when it is not one."""
-    if not isinstance(value, dict) or value.get("type") != "content" or set(value) - {
-            "type", "content"}:
-        return None
-    return _joined(value.get("content"))
-
-
-def _joined(content: Any) -> str | None:
-    """A string, or an array of text parts joined; None when it is neither."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
-                                         and isinstance(p.get("text"), str) for p in content):
-        return "".join(p["text"] for p in content)
-    return None
-
-
 def decode(raw: bytes) -> dict[str, Any]:
     """A UTF-8 JSON object, or a 400 saying which of the three it is not."""
     try:
@@ -84,7 +66,7 @@ def _kind_of(value: Any) -> str:
 
 
 def _text(content: Any, i: int) -> str:
-    text = _joined(content)
+    text = openai.text_parts(content)
     if text is None:
         raise BadRequest(f"messages[{i}].content must be a string or an array of text parts",
                          param="messages")
@@ -173,7 +155,7 @@ def parse(kind: Kind, body: dict[str, Any], max_tokens_cap: int) -> ClientReques
         raise BadRequest(f"'cerebrum.prediction' must be a boolean, got {_kind_of(predict)}",
                          param="cerebrum.prediction")
     prediction = body.get("prediction")
-    if prediction is not None and prediction_text(prediction) is None:
+    if prediction is not None and openai.prediction_text(prediction) is None:
         raise BadRequest("'prediction' must be {\"type\": \"content\", \"content\": a string or "
                          "an array of text parts}", param="prediction")
     messages: tuple[dict[str, Any], ...] = ()

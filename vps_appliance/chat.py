@@ -61,3 +61,8 @@ def chat_tokens(llm: llama_cpp.Llama, formatter: ChatFormatter,
 def prompt_tokens(llm: llama_cpp.Llama, text: str, add_special: bool = True) -> list[int]:
     """Tokens of a plain prompt, with BOS when the model wants one."""
     return llm.tokenize(text.encode("utf-8"), add_bos=add_special, special=True)
+
+
+def text_tokens(llm: llama_cpp.Llama, text: str) -> list[int]:
+    """Tokens of text the model may write itself (a prediction): no BOS, no special tokens."""
+    return llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)

@@ -9,6 +9,12 @@ from, given the same preceding tokens, and the chain (penalties, the seeded RNG)
 tokens in the same order: one draw per emitted token. At temperature 0 the output is plain
 decoding's; at temperature > 0 a seeded run is reproducible and matches plain decoding's draws.
 The KV of the rejected tail is removed (`llama_memory_seq_rm`) before the next step.
+
+That argument needs a position's logits to be the same whether its tokens were evaluated
+one at a time or in a batch. On llama.cpp's CPU backend that holds only for small batches and
+only with the plain weight layout (no repacking) and flash attention: past a size, other
+kernels with another rounding take over. `invariant_batch` measures the largest batch that
+gives bit-identical logits on this CPU and build, and drafts are kept within it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import llama_cpp
+import numpy as np
 
 from .prompt_cache import common_prefix
 from .speculative import Drafter
@@ -115,3 +122,57 @@ def _verify(llm: llama_cpp.Llama, chain: Any, batch: _Batch, last: int,
     llm.input_ids[n_past:kept] = step[:kept - n_past]
     llm.n_tokens = kept
     return accepted, sampled
+
+
+_PROBE_TEXT = (b"def merge(a, b):\n    out = []\n    i = j = 0\n"
+               b"    while i < len(a) and j < len(b):\n"
+               b"        if a[i] <= b[j]:\n            out.append(a[i])\n            i += 1\n"
+               b"        else:\n            out.append(b[j])\n            j += 1\n"
+               b"    return out + a[i:] + b[j:]\n\n\nprint(merge([1, 4, 9], [2, 3, 10]))\n")
+_PROBE_BASE = 24  # prompt tokens before the probed positions
+
+
+def invariant_batch(llm: llama_cpp.Llama, limit: int) -> int:
+    """The largest batch (1..limit) whose logits are bit-identical to evaluating its tokens
+    one at a time after the same prefix. Clears the context (the prompt cache is untouched).
+
+    The one-at-a-time logits are computed once; each candidate size then costs one batch.
+    """
+    tokens = llm.tokenize(_PROBE_TEXT, add_bos=False, special=False)
+    tokens = (tokens * (1 + (_PROBE_BASE + limit) // max(len(tokens), 1)))[:_PROBE_BASE + limit]
+    if limit < 2 or llm.n_ctx() < len(tokens) + 1:
+        return 1
+    n_vocab = llm.n_vocab()
+
+    def logits(i: int) -> Any:
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i),
+                                     shape=(n_vocab,)).copy()
+
+    llm.reset()
+    llm.eval(tokens[:_PROBE_BASE])
+    single = []
+    for token in tokens[_PROBE_BASE:]:
+        llm.eval([token])
+        single.append(logits(-1))
+    batch = _Batch(limit)
+    memory = llama_cpp.llama_get_memory(llm.ctx)
+    try:
+        def same(size: int) -> bool:
+            llama_cpp.llama_memory_seq_rm(memory, _SEQ, _PROBE_BASE, -1)
+            batch.fill(tokens[_PROBE_BASE:_PROBE_BASE + size], _PROBE_BASE)
+            if llama_cpp.llama_decode(llm.ctx, batch.raw) != 0:
+                return False
+            return all(np.array_equal(logits(i), single[i]) for i in range(size))
+
+        lo, hi = 1, limit  # search the largest agreeing size in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if same(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        # The search assumed that a size agreeing means the smaller ones do; check them.
+        return next((size - 1 for size in range(2, lo) if not same(size)), lo)
+    finally:
+        batch.close()
+        llm.reset()

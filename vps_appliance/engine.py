@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import codecs
 import ctypes
+import dataclasses
 import math
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,14 @@ import structlog
 
 from . import prompt_cache
 from .chat import ChatFormatter, make_formatter
+from .decode import decode, invariant_batch
 from .errors import ModelLoadError, Overloaded
 from .fim import IndentGuard
 from .metrics import Metrics
 from .protocol import GenerationParams, Usage
-from .sampling import SamplerSpec, build_chain, sample_stream
+from .sampling import SamplerSpec, build_chain
 from .settings import ModelSpec
+from .speculative import DraftConfig, Drafter
 from .stops import StopScanner
 
 log = structlog.get_logger("cerebrum.backend")
@@ -55,19 +58,47 @@ Loader = Callable[[ModelSpec, Path], llama_cpp.Llama]
 def load_llama(spec: ModelSpec, path: Path) -> llama_cpp.Llama:
     """Load a GGUF with the spec's threads and batch (the same for prompt and decode)."""
     try:
-        return MeteredLlama(
-            model_path=str(path),
-            n_ctx=spec.n_ctx,
-            n_threads=spec.n_threads,
-            n_threads_batch=spec.n_threads,
-            n_batch=spec.n_batch,
-            n_ubatch=spec.n_batch,
-            flash_attn=spec.flash_attn,
-            verbose=False,
-        )
+        with _model_params(use_extra_bufts=spec.weight_repack):
+            return MeteredLlama(
+                model_path=str(path),
+                n_ctx=spec.n_ctx,
+                n_threads=spec.n_threads,
+                n_threads_batch=spec.n_threads,
+                n_batch=spec.n_batch,
+                n_ubatch=spec.n_batch,
+                flash_attn=spec.flash_attn,
+                verbose=False,
+            )
     except ValueError as exc:  # llama-cpp-python's way of saying the file would not load
         raise ModelLoadError(
             f"model {spec.name!r} failed to load from {path.name}: {exc}") from None
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Set llama_model_params fields llama-cpp-python's Llama takes no argument for.
+
+    Llama.__init__ builds its params from `llama_cpp.llama_model_default_params()`; for the
+    duration of one load (serialised by a lock) that function returns them with `fields` set.
+    """
+    module = llama_cpp.llama_cpp
+    with _LOAD_LOCK:
+        original = module.llama_model_default_params
+
+        def defaults() -> Any:
+            params = original()
+            for name, value in fields.items():
+                setattr(params, name, value)
+            return params
+
+        module.llama_model_default_params = defaults
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = original
 
 
 @dataclass(frozen=True)
@@ -88,17 +119,22 @@ class Done:
     prompt_seconds: float = 0.0  # start of the worker's turn to the first sampled token
     predict_seconds: float = 0.0  # first to last sampled token
     tokens_cached: int = 0  # tokens the context holds afterwards
+    drafted: int = 0  # speculative decoding: tokens drafted, and how many were accepted
+    accepted: int = 0
 
 
 @dataclass(frozen=True)
 class Control:
-    """Fill-in-the-middle controls: the sampler chain, stop tokens, llama-server's limits."""
+    """Generation controls beyond the sampling parameters: the sampler chain's order and
+    extras, stop tokens, llama-server's limits (FIM), speculative drafting."""
 
-    samplers: SamplerSpec
-    stop_tokens: frozenset[int]
+    samplers: SamplerSpec = field(default_factory=SamplerSpec)
+    stop_tokens: frozenset[int] = frozenset()
     t_max_predict_ms: int = 0  # once past, stop at the next newline
     n_indent: int = 0
     cache_prompt: bool = True  # False: evaluate the whole prompt, as llama-server does
+    drafting: DraftConfig = field(default_factory=lambda: DraftConfig(enabled=False))
+    prediction: tuple[int, ...] = ()  # tokens the answer is expected to repeat
 
 
 @dataclass(frozen=True)
@@ -172,6 +208,7 @@ class ModelSlot:
         self._load_lock = asyncio.Lock()
         self._gate = asyncio.Semaphore(1)
         self._model: LoadedModel | None = None
+        self._verify_limit: int | None = None  # measured on the first drafting generation
         self.waiting = 0
         self._avg_seconds = 5.0
         metrics.model_loaded.labels(spec.name).set(0)
@@ -272,7 +309,8 @@ class ModelSlot:
                   control: Control | None = None) -> None:
         llm, name = model.llm, self.spec.name
         started = self._clock()
-        if control is not None and not control.cache_prompt:
+        control = self._exact_drafting(llm, control or Control())
+        if not control.cache_prompt:
             llm.reset()
         elif model.cache is not None:
             snap, shared = model.cache.best(tokens)
@@ -280,8 +318,6 @@ class ModelSlot:
             if snap is not None and shared > live:
                 prompt_cache.restore(llm, snap, tokens)
         evaluated_before = getattr(llm, "tokens_evaluated", 0)
-        if params.seed is not None:
-            llm.set_seed(params.seed)
         scanner = StopScanner(stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         piece_buf = ctypes.create_string_buffer(256)
@@ -290,21 +326,15 @@ class ModelSlot:
         finish, stop_type = "length", "limit"
         first_at = last_at = None
         cancelled = False
-        stop_tokens: frozenset[int] = frozenset()
-        indent = IndentGuard(0)
-        if control is None:
-            stream = llm.generate(tokens, temp=params.temperature, top_p=params.top_p,
-                                  top_k=params.top_k, min_p=params.min_p,
-                                  repeat_penalty=params.repeat_penalty)
-        else:
-            stop_tokens, indent = control.stop_tokens, IndentGuard(control.n_indent)
-            chain = build_chain(model.vocab, llm.n_vocab(), control.samplers,
-                                temperature=params.temperature, top_k=params.top_k,
-                                top_p=params.top_p, min_p=params.min_p,
-                                repeat_penalty=params.repeat_penalty, seed=params.seed)
-            stream = sample_stream(llm, tokens, chain)
-        deadline = control.t_max_predict_ms / 1000 if control and control.t_max_predict_ms > 0 \
-            else None
+        stop_tokens, indent = control.stop_tokens, IndentGuard(control.n_indent)
+        chain = build_chain(model.vocab, llm.n_vocab(), control.samplers.for_context(model.n_ctx),
+                            temperature=params.temperature, top_k=params.top_k,
+                            top_p=params.top_p, min_p=params.min_p,
+                            repeat_penalty=params.repeat_penalty, seed=params.seed)
+        drafter = (Drafter(control.drafting, tokens, control.prediction)
+                   if control.drafting.enabled else None)
+        stream = decode(llm, tokens, chain, drafter, max_new=max(max_tokens, 1))
+        deadline = control.t_max_predict_ms / 1000 if control.t_max_predict_ms > 0 else None
         try:
             for token in stream:
                 if handoff.cancelled.is_set():
@@ -352,8 +382,14 @@ class ModelSlot:
         if first_at is not None and last_at is not None and completion > 1 and last_at > first_at:
             rate = (completion - 1) / (last_at - first_at)
             self._metrics.tokens_per_second.labels(name).observe(rate)
+        stats = drafter.stats if drafter is not None else None
         usage = Usage(prompt_tokens=len(tokens), completion_tokens=completion,
-                      cached_tokens=len(tokens) - evaluated)
+                      cached_tokens=len(tokens) - evaluated,
+                      accepted_prediction_tokens=stats.accepted if stats else 0,
+                      rejected_prediction_tokens=stats.rejected if stats else 0)
+        if stats is not None:
+            self._metrics.drafted_tokens.labels(name).inc(stats.drafted)
+            self._metrics.accepted_tokens.labels(name).inc(stats.accepted)
         ended = self._clock()
         handoff.put(Done(finish, usage, rate, stop_type=stop_type,
                          prompt_seconds=(first_at or ended) - started,
@@ -362,6 +398,21 @@ class ModelSlot:
         self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (self._clock() - started)
         if model.cache is not None and (snap := prompt_cache.snapshot(llm)) is not None:
             model.cache.put(snap)
+
+    def _exact_drafting(self, llm: llama_cpp.Llama, control: Control) -> Control:
+        """Keep drafts within the batch size whose logits match one-token steps (measured
+        once per model, in the worker thread); drafting is off where no batch does."""
+        drafting = control.drafting
+        if not drafting.enabled:
+            return control
+        if self._verify_limit is None:
+            self._verify_limit = invariant_batch(llm, self.spec.draft_max + 1)
+            self._metrics.draft_batch_limit.labels(self.spec.name).set(self._verify_limit)
+            log.info("speculative_batch_limit", model=self.spec.name, tokens=self._verify_limit)
+        draft_max = min(drafting.draft_max, self._verify_limit - 1)
+        exact = dataclasses.replace(drafting, enabled=draft_max >= drafting.draft_min,
+                                    draft_max=draft_max)
+        return dataclasses.replace(control, drafting=exact)
 
     def close(self) -> None:
         """Stop the worker thread after its current task (called at shutdown)."""

@@ -4,6 +4,7 @@ health and metrics."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import AsyncIterator
 from contextlib import aclosing, suppress
@@ -15,8 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from cerebrum.openai import error_body
 
 from . import chat, fim_service
-from .engine import Done, Event, Failed, ModelSlot, Piece
-from .errors import BackendError, ClientStalled, NotFound, PayloadTooLarge
+from .engine import Control, Done, Event, Failed, LoadedModel, ModelSlot, Piece
+from .errors import BackendError, BadRequest, ClientStalled, NotFound, PayloadTooLarge
 from .infill import parse_infill, select_fields, timings
 from .protocol import (
     CompletionRequest,
@@ -30,6 +31,8 @@ from .protocol import (
     parse_tokenize,
     sse,
 )
+from .settings import ModelSpec
+from .speculative import DraftConfig
 from .state import CLOCK, CONTEXT, METRICS, SETTINGS, SLOTS
 
 STREAM_BUFFER_BYTES = 64 * 1024  # per stream: the kernel's send buffer and asyncio's own
@@ -83,6 +86,8 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
             stops = ()
         max_tokens = completion_budget(len(tokens), req.params.max_tokens,
                                        slot.spec.sampling.max_tokens, model.n_ctx)
+    control = await _with_drafting(control or Control(), model, slot.spec, req.speculative,
+                                   req.prediction)
     request[CONTEXT].log["prompt_tokens"] = len(tokens)
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(tokens))
     env = Envelope.new(kind, request[CONTEXT].request_id, slot.spec.name)
@@ -93,6 +98,27 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
         if req.stream:
             return await _stream(request, env, first, events)
         return await _collect(request, env, first, events)
+
+
+def drafting(spec: ModelSpec, requested: bool | None, prediction: bool) -> DraftConfig:
+    """Whether and how to draft: the request's `speculative` wins, a `prediction` asks for it,
+    else the model's `speculative` setting."""
+    if requested is False and prediction:
+        raise BadRequest("'prediction' needs speculative decoding, which the request turns off "
+                         "with \"speculative\": false; send one or the other",
+                         param="prediction")
+    enabled = requested if requested is not None else (
+        prediction or spec.speculative == "auto")
+    return DraftConfig(enabled=enabled, draft_min=spec.draft_min, draft_max=spec.draft_max)
+
+
+async def _with_drafting(control: Control, model: LoadedModel, spec: ModelSpec,
+                         requested: bool | None, prediction: str) -> Control:
+    config = drafting(spec, requested, bool(prediction))
+    tokens: list[int] = []
+    if prediction:
+        tokens = await asyncio.to_thread(chat.text_tokens, model.llm, prediction)
+    return dataclasses.replace(control, drafting=config, prediction=tuple(tokens))
 
 
 def _first_token(request: web.Request, event: Event) -> None:
@@ -213,8 +239,9 @@ async def infill(request: web.Request) -> web.StreamResponse:
                    extra_chunks=len(req.extra))
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(prepared.tokens))
     n_prompt = len(prepared.tokens)
+    control = await _with_drafting(prepared.control, model, slot.spec, None, "")
     async with aclosing(slot.generate(prepared.tokens, req.params, prepared.max_tokens, (),
-                                      prepared.control)) as events:
+                                      control)) as events:
         first = await anext(events)
         _first_token(request, first)
         if isinstance(first, Failed):

@@ -23,6 +23,18 @@ class Metrics:
         self.completion_tokens = Counter(PREFIX + "completion_tokens",
                                          "Tokens generated, counted as each is sampled",
                                          ["model"], registry=r)
+        self.drafted_tokens = Counter(
+            PREFIX + "draft_tokens", "Speculative decoding: tokens drafted for verification",
+            ["model"], registry=r)
+        self.accepted_tokens = Counter(
+            PREFIX + "draft_tokens_accepted",
+            "Speculative decoding: drafted tokens the model agreed with (emitted without a "
+            "decode step of their own)", ["model"], registry=r)
+        self.draft_batch_limit = Gauge(
+            PREFIX + "draft_batch_limit",
+            "Speculative decoding: the largest verify batch whose logits are bit-identical to "
+            "one-token steps on this CPU (drafts are one shorter); 0 until measured",
+            ["model"], registry=r)
         self.ttft = Histogram(PREFIX + "time_to_first_token_seconds",
                               "Request start to first token", ["model"], registry=r,
                               buckets=(.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))

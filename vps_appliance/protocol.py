@@ -48,6 +48,8 @@ class CompletionRequest:
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
     suffix: str | None = None  # /v1/completions: fill in the middle between prompt and suffix
+    prediction: str = ""  # OpenAI's Predicted Outputs: text the answer will largely repeat
+    speculative: bool | None = None  # None: the model's default
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,26 @@ def _content(message: dict[str, Any], i: int) -> str:
                      param="messages")
 
 
+def _prediction(body: dict[str, Any]) -> str:
+    """OpenAI's `prediction`: {"type": "content", "content": string | [text parts]}."""
+    value = body.get("prediction")
+    if value is None:
+        return ""
+    text = openai.prediction_text(value)
+    if text is None:
+        raise BadRequest("'prediction' must be {\"type\": \"content\", \"content\": a string "
+                         "or an array of text parts}", param="prediction")
+    return text
+
+
+def _speculative(body: dict[str, Any]) -> bool | None:
+    value = body.get("speculative")
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest(f"'speculative' must be a boolean, got {_kind(value)}",
+                         param="speculative")
+    return value
+
+
 def model_of(body: Any) -> str | None:
     """The requested model name, validated, before anything else is looked at."""
     return _model(_object(body))
@@ -208,7 +230,8 @@ def parse_chat(body: Any, defaults: Sampling, max_tokens_cap: int) -> Completion
                     "content": _content(message, i)})
     _reject_unsupported(body)
     return CompletionRequest(kind="chat", model=_model(body), stream=_stream(body),
-                             params=_params(body, defaults, max_tokens_cap), messages=tuple(out))
+                             params=_params(body, defaults, max_tokens_cap), messages=tuple(out),
+                             prediction=_prediction(body), speculative=_speculative(body))
 
 
 def parse_completion(body: Any, defaults: Sampling, max_tokens_cap: int) -> CompletionRequest:
@@ -228,7 +251,8 @@ def parse_completion(body: Any, defaults: Sampling, max_tokens_cap: int) -> Comp
     stops = _MAX_STOPS if suffix is None else MAX_FIM_STOPS
     return CompletionRequest(kind="completion", model=_model(body), stream=_stream(body),
                              params=_params(body, defaults, max_tokens_cap, stops),
-                             prompt=prompt, suffix=suffix)
+                             prompt=prompt, suffix=suffix, prediction=_prediction(body),
+                             speculative=_speculative(body))
 
 
 def parse_tokenize(body: Any) -> TokenizeRequest:
@@ -253,14 +277,21 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int
+    accepted_prediction_tokens: int = 0  # speculative decoding: drafted tokens accepted
+    rejected_prediction_tokens: int = 0  # and rejected (evaluated, never emitted)
 
     def as_dict(self) -> dict[str, Any]:
-        """OpenAI's usage object, with cached prompt tokens in prompt_tokens_details."""
+        """OpenAI's usage object: cached prompt tokens in prompt_tokens_details, drafted
+        tokens accepted and rejected in completion_tokens_details (Predicted Outputs)."""
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+            "completion_tokens_details": {
+                "accepted_prediction_tokens": self.accepted_prediction_tokens,
+                "rejected_prediction_tokens": self.rejected_prediction_tokens,
+            },
         }
 
 

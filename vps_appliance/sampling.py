@@ -14,13 +14,10 @@ off, so `SamplerSpec.for_context` resolves it before a chain is built.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
-
-from .prompt_cache import common_prefix
 
 # llama-server's default order (common_params_sampling.samplers).
 DEFAULT_ORDER = ("penalties", "top_k", "typ_p", "top_p", "min_p", "temperature")
@@ -75,25 +72,3 @@ def build_chain(vocab: Any, n_vocab: int, spec: SamplerSpec, *, temperature: flo
     add(llama_cpp.llama_sampler_init_greedy() if greedy else llama_cpp.llama_sampler_init_dist(
         llama_cpp.LLAMA_DEFAULT_SEED if seed is None else seed))
     return chain
-
-
-def sample_stream(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any):
-    """Evaluate `tokens` (reusing the prefix the context already holds), then sample forever.
-
-    The llama.cpp context is driven through the public API only: the shared prefix is kept,
-    at least the last prompt token is evaluated again so the logits are fresh. The prompt is
-    replayed into the chain first, as llama-server does, so the penalties count it too.
-    """
-    try:
-        for token in tokens:
-            llama_cpp.llama_sampler_accept(chain, token)
-        keep = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
-        llm.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the KV past n_tokens
-        pending = list(tokens[llm.n_tokens:])
-        while True:
-            llm.eval(pending)
-            token = llama_cpp.llama_sampler_sample(chain, llm.ctx, -1)
-            yield token
-            pending = [token]
-    finally:
-        llama_cpp.llama_sampler_free(chain)

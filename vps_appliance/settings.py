@@ -56,12 +56,25 @@ class ModelSpec:
     n_batch: int = 512
     chat_format: str = "auto"
     flash_attn: bool = True
+    # llama.cpp's repacked weights (its CPU "extra buffer types": AVX2/AVX-512 interleaved
+    # blocks, AMX) compute a batch with other kernels than a single token, so the logits of a
+    # position depend on how the tokens were batched. Off, every position's logits are the
+    # same however they were batched: speculative decoding is then token-for-token exact, and
+    # a generation does not depend on what the prompt cache held.
+    weight_repack: bool = False
     prompt_cache_bytes: int = 256 * 1024 * 1024
     # Fill-in-the-middle: "psm" (prefix, suffix, middle: how Qwen2.5-Coder was trained) or
     # "spm"; the suffix is cut to its first `fim_suffix_tokens` tokens (0: a quarter of the
     # context), which bounds what one line typed at the cursor re-evaluates under "psm".
     fim_layout: str = "psm"
     fim_suffix_tokens: int = 64
+    # Speculative decoding from the request's own text (n-grams of the prompt and the answer,
+    # the client's `prediction`): "auto" drafts unless a request says `"speculative": false`;
+    # "off" drafts only when a request says `"speculative": true`. Drafts are draft_min to
+    # draft_max tokens long (adapted to what is accepted).
+    speculative: str = "auto"
+    draft_min: int = 2
+    draft_max: int = 16
     sampling: Sampling = field(default_factory=Sampling)
 
 
@@ -100,6 +113,7 @@ _TOP_KEYS: dict[str, type] = {
     "log_level": str,
     "api_keys_file": Path,
 }
+SPECULATIVE = ("auto", "off")
 _MODEL_KEYS: dict[str, type] = {
     "name": str,
     "path": Path,
@@ -109,9 +123,13 @@ _MODEL_KEYS: dict[str, type] = {
     "n_batch": int,
     "chat_format": str,
     "flash_attn": bool,
+    "weight_repack": bool,
     "prompt_cache_bytes": int,
     "fim_layout": str,
     "fim_suffix_tokens": int,
+    "speculative": str,
+    "draft_min": int,
+    "draft_max": int,
 }
 _SAMPLING_KEYS: dict[str, type] = {
     "temperature": float,
@@ -156,6 +174,10 @@ def _model(table: Any, index: int) -> ModelSpec:
     if spec.fim_layout not in LAYOUTS:
         raise ConfigError(f"{where}.fim_layout: must be one of {', '.join(LAYOUTS)}")
     check_range(f"{where}.fim_suffix_tokens", spec.fim_suffix_tokens, 0, 1 << 20)
+    if spec.speculative not in SPECULATIVE:
+        raise ConfigError(f"{where}.speculative: must be one of {', '.join(SPECULATIVE)}")
+    check_range(f"{where}.draft_min", spec.draft_min, 1, 64)
+    check_range(f"{where}.draft_max", spec.draft_max, spec.draft_min, 64)
     check_range(f"{where}.n_ctx", spec.n_ctx, 16, 1 << 20)
     check_range(f"{where}.n_threads", spec.n_threads, 1, 1024)
     check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)

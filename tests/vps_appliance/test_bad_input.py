@@ -108,6 +108,26 @@ class Case:
 
 
 CASES = [
+    # Speculative decoding's fields (OpenAI's Predicted Outputs and our switch).
+    Case("prediction-not-object", build("POST", CHAT, chat(prediction="code")), 400,
+         "invalid_request", "'prediction' must be", "prediction"),
+    Case("prediction-wrong-type", build("POST", CHAT, chat(prediction={"type": "text",
+                                                                      "content": "x"})),
+         400, "invalid_request", "'prediction' must be", "prediction"),
+    Case("prediction-extra-key", build("POST", COMPLETIONS, prompt(prediction={
+        "type": "content", "content": "x", "extra": 1})), 400, "invalid_request",
+         "'prediction' must be", "prediction"),
+    Case("prediction-content-number", build("POST", CHAT, chat(prediction={
+        "type": "content", "content": 5})), 400, "invalid_request",
+         "'prediction.content' must be", "prediction"),
+    Case("prediction-image-part", build("POST", CHAT, chat(prediction={
+        "type": "content", "content": [{"type": "image_url", "image_url": "x"}]})), 400,
+         "invalid_request", "'prediction.content' must be", "prediction"),
+    Case("speculative-string", build("POST", CHAT, chat(speculative="yes")), 400,
+         "invalid_request", "'speculative' must be a boolean", "speculative"),
+    Case("prediction-but-speculative-off", build("POST", CHAT, chat(
+        speculative=False, prediction={"type": "content", "content": "x"})), 400,
+         "invalid_request", "'prediction' needs speculative decoding", "prediction"),
     # The body is not JSON, or not acceptable JSON (cerebrum.openai.decode_json).
     Case("not-json", build("POST", CHAT, b"{not json"), 400, "invalid_json", "not valid JSON"),
     Case("invalid-utf8", build("POST", CHAT, b'{"a": "\xff\xfe"}'), 400, "invalid_encoding",
