@@ -112,7 +112,10 @@ def extract(segments: Sequence[Segment]) -> Instruction | None:
     if not chosen:
         return None
     text = "\n".join(d.text for d in chosen)
-    return Instruction(text, tuple(chosen), mentions(text), is_edit(chosen))
+    # "There's an off-by-one in `chunkArray` … Fix it.": when the directives name nothing,
+    # the prose around them says what "it" is.
+    names = mentions(text) or mentions("\n".join(s.text for s in segments if s.kind == "prose"))
+    return Instruction(text, tuple(chosen), names, is_edit(chosen))
 
 
 def is_directive(sentence: str) -> bool:

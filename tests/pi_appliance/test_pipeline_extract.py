@@ -39,6 +39,16 @@ def test_instruction_after_an_opening_phrase_and_in_bare_text():
     assert "get_conn" in ins.mentions
 
 
+def test_a_directive_that_names_nothing_takes_the_names_from_the_prose_around_it():
+    text = (f"There's an off-by-one in `fetch_user`: it skips the last page. Fix it.\n\n{CODE}"
+            "\n\nMake sure other code keeps working.")
+    ins = extract(segment(text))
+    assert ins is not None and ins.text == "Fix it.\nMake sure other code keeps working."
+    assert ins.mentions == ("fetch_user",)
+    named = extract(segment(f"`fetch_user` is slow. Cache `parse` instead.\n\n{CODE}"))
+    assert named is not None and named.mentions == ("parse",)
+
+
 @pytest.mark.parametrize("comment", [
     "# TODO: add retries to fetch_user",
     "// TODO add retries to fetch_user",
