@@ -22,8 +22,6 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-NGRAM_MAX = 4  # the longest n-gram looked up; longer ones rarely change the continuation
-NGRAM_MIN = 2  # a single token's last occurrence predicts too little to be worth a batch
 _MISSES_BEFORE_OFF = 3
 _MAX_COOLDOWN = 256
 
@@ -35,6 +33,11 @@ class DraftConfig:
     enabled: bool = True
     draft_min: int = 2  # the shortest draft worth verifying
     draft_max: int = 16
+    # The n-grams looked up, longest first. Short keys match often and guess badly: on an
+    # "add type hints" edit 2..4 had 75 % of drafted tokens accepted, 4..12 99.6 %; a rejected
+    # draft costs a batch (2.8 one-token steps for 7 tokens on 2 cores).
+    ngram_min: int = 4
+    ngram_max: int = 12
 
 
 @dataclass
@@ -51,10 +54,11 @@ class DraftStats:
 
 
 class _Index:
-    """For each n-gram (n in NGRAM_MIN..NGRAM_MAX) of a token sequence: where its occurrences
-    end, in order. Built incrementally as tokens are appended."""
+    """For each n-gram (n in lo..hi) of a token sequence: where its occurrences end, in order.
+    Built incrementally as tokens are appended."""
 
-    def __init__(self) -> None:
+    def __init__(self, lo: int, hi: int) -> None:
+        self._sizes = range(lo, hi + 1)
         self.tokens: list[int] = []
         self._ends: dict[tuple[int, ...], list[int]] = {}
 
@@ -67,7 +71,7 @@ class _Index:
         seq, ends = self.tokens, self._ends
         for token in tokens:
             end = len(seq)  # the n-grams ending here are followed by `token`
-            for n in range(NGRAM_MIN, NGRAM_MAX + 1):
+            for n in self._sizes:
                 if end >= n:
                     ends.setdefault(tuple(seq[end - n:end]), []).append(end)
             seq.append(token)
@@ -84,9 +88,9 @@ class Drafter:
                  prediction: Sequence[int] = ()):
         self.config = config
         self.stats = DraftStats()
-        self._history = _Index()
+        self._history = _Index(config.ngram_min, config.ngram_max)
         self._history.extend(prompt)
-        self._prediction = _Index()
+        self._prediction = _Index(config.ngram_min, config.ngram_max)
         self._prediction.extend(prediction)
         self._cursor = 0  # where in the prediction the answer is believed to be
         self._size = max(config.draft_min, min(config.draft_max, 8))
@@ -109,7 +113,7 @@ class Drafter:
             return []
         size = min(self._size, limit)
         tail = self._history.tokens
-        for n in range(NGRAM_MAX, NGRAM_MIN - 1, -1):
+        for n in range(self.config.ngram_max, self.config.ngram_min - 1, -1):
             if len(tail) < n:
                 continue
             gram = tuple(tail[-n:])

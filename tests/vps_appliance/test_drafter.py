@@ -7,7 +7,7 @@ import pytest
 
 from vps_appliance.speculative import DraftConfig, Drafter
 
-ON = DraftConfig(enabled=True, draft_min=2, draft_max=16)
+ON = DraftConfig(enabled=True, draft_min=2, draft_max=16, ngram_min=2, ngram_max=4)
 
 
 def test_the_most_recent_occurrence_of_the_ngram_is_drafted_not_the_first():
@@ -60,7 +60,7 @@ def test_the_prediction_is_followed_in_order_with_a_cursor():
 
 def test_accepted_drafts_grow_and_rejections_back_off_down_to_off():
     prompt = list(range(100)) * 2 + [0, 1]
-    d = Drafter(DraftConfig(enabled=True, draft_min=2, draft_max=16), prompt)
+    d = Drafter(ON, prompt)
     first = len(d.draft(64))
     d.result(first, first)
     assert len(d.draft(64)) == min(16, first * 2)
@@ -89,3 +89,11 @@ def test_accepted_drafts_grow_and_rejections_back_off_down_to_off():
 @pytest.mark.parametrize("bad", [0, -1])
 def test_no_room_no_draft(bad):
     assert Drafter(ON, [1, 2, 3, 1, 2]).draft(bad) == []
+
+
+def test_the_default_keys_are_long_enough_to_guess_well():
+    cfg = DraftConfig()
+    prompt = [7, 1, 2, 3, 4, 5, 6, 9, 9, 1, 2, 3]  # only a 3-gram repeats: too short a key
+    assert Drafter(cfg, prompt).draft(4) == []
+    prompt = [1, 2, 3, 4, 5, 6, 9, 9, 1, 2, 3, 4]
+    assert cfg.ngram_min == 4 and Drafter(cfg, prompt).draft(4) == [5, 6, 9, 9]
