@@ -134,7 +134,8 @@ _PROBE_BASE = 24  # prompt tokens before the probed positions
 
 def invariant_batch(llm: llama_cpp.Llama, limit: int) -> int:
     """The largest batch (1..limit) whose logits are bit-identical to evaluating its tokens
-    one at a time after the same prefix. Clears the context (the prompt cache is untouched).
+    one at a time after the same prefix; 1 when none is, or when the probe fails. Clears the
+    context (the prompt cache is untouched).
 
     The one-at-a-time logits are computed once; each candidate size then costs one batch.
     """
@@ -143,27 +144,31 @@ def invariant_batch(llm: llama_cpp.Llama, limit: int) -> int:
     if limit < 2 or llm.n_ctx() < len(tokens) + 1:
         return 1
     n_vocab = llm.n_vocab()
+    memory = llama_cpp.llama_get_memory(llm.ctx)
+    batch = _Batch(max(limit, _PROBE_BASE))
 
     def logits(i: int) -> Any:
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i),
                                      shape=(n_vocab,)).copy()
 
-    llm.reset()
-    llm.eval(tokens[:_PROBE_BASE])
-    single = []
-    for token in tokens[_PROBE_BASE:]:
-        llm.eval([token])
-        single.append(logits(-1))
-    batch = _Batch(limit)
-    memory = llama_cpp.llama_get_memory(llm.ctx)
-    try:
-        def same(size: int) -> bool:
-            llama_cpp.llama_memory_seq_rm(memory, _SEQ, _PROBE_BASE, -1)
-            batch.fill(tokens[_PROBE_BASE:_PROBE_BASE + size], _PROBE_BASE)
-            if llama_cpp.llama_decode(llm.ctx, batch.raw) != 0:
-                return False
-            return all(np.array_equal(logits(i), single[i]) for i in range(size))
+    def run(part: Sequence[int], at: int) -> bool:
+        llama_cpp.llama_memory_seq_rm(memory, _SEQ, at, -1)
+        batch.fill(part, at)
+        return llama_cpp.llama_decode(llm.ctx, batch.raw) == 0
 
+    def same(size: int) -> bool:
+        return run(tokens[_PROBE_BASE:_PROBE_BASE + size], _PROBE_BASE) and all(
+            np.array_equal(logits(i), single[i]) for i in range(size))
+
+    try:
+        llm.reset()
+        if not run(tokens[:_PROBE_BASE], 0):
+            return 1
+        single = []
+        for i, token in enumerate(tokens[_PROBE_BASE:]):
+            if not run([token], _PROBE_BASE + i):
+                return 1
+            single.append(logits(0))
         lo, hi = 1, limit  # search the largest agreeing size in [lo, hi]
         while lo < hi:
             mid = (lo + hi + 1) // 2
@@ -175,4 +180,5 @@ def invariant_batch(llm: llama_cpp.Llama, limit: int) -> int:
         return next((size - 1 for size in range(2, lo) if not same(size)), lo)
     finally:
         batch.close()
+        llama_cpp.llama_memory_clear(memory, True)
         llm.reset()

@@ -119,10 +119,10 @@ CASES = [
          "'prediction' must be", "prediction"),
     Case("prediction-content-number", build("POST", CHAT, chat(prediction={
         "type": "content", "content": 5})), 400, "invalid_request",
-         "'prediction.content' must be", "prediction"),
+         "'prediction' must be", "prediction"),
     Case("prediction-image-part", build("POST", CHAT, chat(prediction={
         "type": "content", "content": [{"type": "image_url", "image_url": "x"}]})), 400,
-         "invalid_request", "'prediction.content' must be", "prediction"),
+         "invalid_request", "'prediction' must be", "prediction"),
     Case("speculative-string", build("POST", CHAT, chat(speculative="yes")), 400,
          "invalid_request", "'speculative' must be a boolean", "speculative"),
     Case("prediction-but-speculative-off", build("POST", CHAT, chat(

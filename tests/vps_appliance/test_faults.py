@@ -6,6 +6,7 @@ from pathlib import Path
 
 from conftest import base_url, spec, sse_events
 
+from vps_appliance import decode
 from vps_appliance.engine import MeteredLlama
 from vps_appliance.settings import ModelSpec
 
@@ -32,7 +33,7 @@ async def test_mid_stream_failure_is_an_error_event_then_done_and_the_model_reco
         start_backend, tiny_model, http):
     server = await start_backend(spec("tiny", tiny_model, n_ctx=256), loader=dying_loader)
     url = base_url(server)
-    body = {"prompt": "def f", "max_tokens": 50, "stream": True}
+    body = {"prompt": "def f", "max_tokens": 50, "stream": True, "speculative": False}
     async with http.post(url + "/v1/completions", json=body) as resp:
         assert resp.status == 200
         events = [e async for e in sse_events(resp)]
@@ -56,3 +57,33 @@ async def test_failure_before_any_token_is_a_500_json(start_backend, tiny_model,
                          json={"prompt": "x", "max_tokens": 3}) as resp:
         assert resp.status == 500
         assert (await resp.json())["error"]["message"] == "generation failed: RuntimeError"
+
+
+async def test_a_failing_draft_verification_is_an_error_event_and_the_model_recovers(
+        start_backend, smollm2, http, monkeypatch):
+    """The speculative path decodes its batches itself: fail the second of them."""
+    server = await start_backend(spec("smol", smollm2, n_ctx=512))
+    url = base_url(server)
+    count = ", ".join(str(i) for i in range(1, 21))
+    repeat = {"prompt": f"{count}\n{count}\n{count}\n1, 2,", "max_tokens": 40,
+              "speculative": True}
+    async with http.post(url + "/v1/completions", json=repeat) as resp:  # measures the batch
+        assert resp.status == 200
+    calls = {"n": 0}
+    real = decode.llama_cpp.llama_decode
+
+    def failing(ctx, batch):
+        calls["n"] += 1
+        return -1 if calls["n"] == 2 else real(ctx, batch)
+
+    monkeypatch.setattr(decode.llama_cpp, "llama_decode", failing)
+    async with http.post(url + "/v1/completions", json={**repeat, "stream": True,
+                                                        "temperature": 0.0}) as resp:
+        assert resp.status == 200
+        events = [e async for e in sse_events(resp)]
+    assert calls["n"] >= 2, "no draft was verified: the test proves nothing"
+    assert events[-1] == "[DONE]"
+    assert events[-2]["error"]["code"] == "generation_failed"
+    monkeypatch.setattr(decode.llama_cpp, "llama_decode", real)
+    async with http.post(url + "/v1/completions", json={"prompt": "def f", "max_tokens": 3}) as r:
+        assert r.status == 200

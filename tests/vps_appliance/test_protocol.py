@@ -151,7 +151,9 @@ def test_chat_chunks_have_openai_shape_with_request_id():
     last = env.chunk(None, finish_reason="stop", usage=Usage(3, 2, 1))
     assert last["choices"][0] == {"index": 0, "delta": {}, "finish_reason": "stop"}
     assert last["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5,
-                             "prompt_tokens_details": {"cached_tokens": 1}}
+                             "prompt_tokens_details": {"cached_tokens": 1},
+                             "completion_tokens_details": {"accepted_prediction_tokens": 0,
+                                                           "rejected_prediction_tokens": 0}}
 
 
 def test_completion_body_shape():
