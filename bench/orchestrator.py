@@ -116,18 +116,20 @@ async def fake_upstream(tokens: int) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-def orchestrator_config(path: Path, upstream: str, model: str, concurrent: int) -> None:
+def orchestrator_config(path: Path, upstream: str, model: str, concurrent: int,
+                        extra: str = "") -> None:
+    """The bench's orchestrator config; `extra` is appended (more TOML tables)."""
     path.write_text(f'max_concurrent = {concurrent}\n[[backends]]\nname = "b"\n'
                     f'url = "{upstream}"\n[[routes]]\nname = "qwen"\nmodel = "{model}"\n'
                     f'backends = ["b"]\nlanguages = ["python", "javascript", "typescript", '
-                    f'"rust", "c", "cpp"]\nn_ctx = 4096\n')
+                    f'"rust", "c", "cpp"]\nn_ctx = 4096\n' + extra)
 
 
 async def start_orchestrator(session: aiohttp.ClientSession, procs: list,
                              config: Path, upstream: str, model: str, concurrent: int,
-                             port: int) -> str:
+                             port: int, extra: str = "") -> str:
     """An orchestrator subprocess in front of `upstream` (added to `procs`), once healthy."""
-    orchestrator_config(config, upstream, model, concurrent)
+    orchestrator_config(config, upstream, model, concurrent, extra)
     procs.append(subprocess.Popen([sys.executable, "-m", "pi_appliance", "--config",
                                    str(config), "--port", str(port)],
                                   cwd=ROOT, stderr=subprocess.DEVNULL))
