@@ -150,6 +150,14 @@ def generation_rate(tokens: int, ttft_s: float, done_s: float) -> float | None:
     return tokens / (done_s - ttft_s) if tokens and done_s > ttft_s else None
 
 
+def steps(run: dict) -> tuple[int, float | None, float | None]:
+    """Decode steps of a run (each emits the accepted drafts and one token of its own), the
+    tokens drafted per step and the milliseconds a step took after the first token."""
+    n = max(1, run["tokens"] - (run["accepted"] or 0))
+    ms = 1000 * (run["done_s"] - run["ttft_s"]) / n if run["tokens"] else None
+    return n, (run["drafted"] / n if run["drafted"] else None), ms
+
+
 def mark_identity(runs: list[dict]) -> None:
     """Set each run's `same_as_plain` from the texts of one case's repeat (None: no reference)."""
     texts = {r["peer"]: r["text"] for r in runs}
@@ -193,6 +201,8 @@ def summarize(runs: list[dict], quiet: float) -> dict:
                 "acceptance": accepted / drafted if drafted else None,
                 "same_as_plain": all(same) if same else None,
                 "kept": len(kept), "samples": len(samples),
+                "drafted_per_step": _median([steps(r)[1] for r in kept]),
+                "ms_per_step": _median([steps(r)[2] for r in kept]),
                 "busy": all(r["others_cpu"] > quiet for r in samples)}
     pairs = {f"{ours} / {base}": (ours, base) for ours in OURS
              for base in ("backend plain", "llama-server ngram-simple")}
@@ -427,12 +437,14 @@ def markdown(r: dict) -> str:
              f"{r['backend_draft'] or 'its defaults'}.", "",
              "Each run starts with its prompt in the peer's KV cache (the same messages sent "
              "with max_tokens 1 just before), so TTFT is one token's work; tok/s = completion "
-             "tokens / (time to [DONE] - TTFT). Acceptance: accepted ÷ drafted tokens. "
+             "tokens / (time to [DONE] - TTFT). Acceptance: accepted ÷ drafted tokens. A step: "
+             "one forward pass, which emits the drafts it accepts and one token of its own "
+             "(plain decoding: one token). "
              "\"= plain\": the text equals plain decoding's on the same server (llama-server "
              "plain: equals the backend's plain). (busy): every run of that cell was taken "
              f"while other processes used more than {s['quiet']:.0%} of the CPUs.", "",
-             "| case | peer | tok/s | to [DONE] s | TTFT s | tokens | acceptance | = plain |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| case | peer | tok/s | to [DONE] s | TTFT s | tokens | acceptance | drafted "
+             "per step | ms per step | = plain |", "|---|---|---|---|---|---|---|---|---|---|"]
     for case, rows in s["medians"].items():
         for peer, m in rows.items():
             mark = " (busy)" if m["busy"] else ""
@@ -440,6 +452,7 @@ def markdown(r: dict) -> str:
                    if m["acceptance"] is not None else "-")
             lines.append(f"| {case} | {peer} | {num(m['tok_s'])}{mark} | {num(m['done_s'])} | "
                          f"{num(m['ttft_s'], 2)} | {num(m['tokens'], 0)} | {acc} | "
+                         f"{num(m['drafted_per_step'])} | {num(m['ms_per_step'])} | "
                          f"{yes(m['same_as_plain'])} |")
     labels = [label for label in next(iter(s["ratios"].values()), {})]
     short = {label: label.replace("backend speculative + prediction", "ours+pred")

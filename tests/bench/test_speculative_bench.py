@@ -14,6 +14,7 @@ from bench.speculative import (
     generation_rate,
     load_cases,
     mark_identity,
+    steps,
     summarize,
 )
 
@@ -64,6 +65,13 @@ def test_generation_rate_leaves_out_the_first_token_wait():
     assert generation_rate(5, 1.0, 1.0) is None
 
 
+def test_steps_count_one_forward_pass_per_own_token():
+    spec = {"tokens": 600, "accepted": 500, "drafted": 520, "ttft_s": 0.5, "done_s": 10.5}
+    assert steps(spec) == (100, 5.2, 100.0)
+    plain = {"tokens": 600, "accepted": None, "drafted": None, "ttft_s": 0.5, "done_s": 24.5}
+    assert steps(plain) == (600, None, 40.0)
+
+
 def run(case: str, peer: str, repeat: int, ttft: float, done: float, *, kind: str = "edit",
         drafted: int | None = None, accepted: int | None = None, text: str = "x",
         others: float = 0.0) -> dict:
@@ -99,6 +107,7 @@ def test_summary_medians_ratios_and_goals():
     cell = got["medians"]["edit1"]["backend speculative"]
     assert cell["tok_s"] == 150.0 and cell["kept"] == 2 and cell["samples"] == 3
     assert cell["acceptance"] == 0.75 and cell["same_as_plain"] is True and not cell["busy"]
+    assert cell["drafted_per_step"] == 100 / 525 and cell["ms_per_step"] == 4000 / 525
     assert got["medians"]["new"]["llama-server ngram-simple"]["tok_s"] == 50.0
     ratios = got["ratios"]["edit2"]
     assert ratios["backend speculative / backend plain"] == 4.0
