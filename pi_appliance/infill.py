@@ -113,6 +113,7 @@ class FillInMiddle:
         opened = await s.proxy.open(decision.route, "infill",
                                     payload(ireq, selection, n_predict, decision.route.n_ctx),
                                     ctx.request_id, last=_is_last)
+        ctx.closers.append(opened.rest.aclose)  # ends its backend's outstanding request
         relay = InfillRelay(s, decision, selection, opened, ctx.started, ireq,
                             ctx.request_id)
         if ireq.stream:

@@ -31,6 +31,12 @@ class Metrics:
         self.breaker = Gauge(PREFIX + "breaker_state",
                              "Circuit breaker per backend: 0 closed, 1 half-open, 2 open",
                              ["backend"], registry=r)
+        self.outstanding = Gauge(PREFIX + "backend_outstanding_requests",
+                                 "Requests in flight to each backend (the balancer's load)",
+                                 ["backend"], registry=r)
+        self.chosen = Counter(PREFIX + "backend_chosen",
+                              "Requests sent to each backend by the balancer (a failover "
+                              "counts each backend tried)", ["backend"], registry=r)
         self.upstream_failures = Counter(PREFIX + "upstream_failures",
                                          "Backend failures by kind", ["backend", "code"],
                                          registry=r)

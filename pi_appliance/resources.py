@@ -95,6 +95,7 @@ class Completions:
                        sent_chars=len(prepared.prompt), prediction_chars=plan.prediction_chars)
         assert s.proxy is not None
         opened = await s.proxy.open(decision.route, self.kind, plan.payload, ctx.request_id)
+        ctx.closers.append(opened.rest.aclose)  # ends its backend's outstanding request
         relay = Relay(s, plan, opened, ctx.started)
         if plan.request.stream:
             resp.content_type = "text/event-stream"

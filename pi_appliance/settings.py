@@ -52,11 +52,13 @@ class Backend:
     url: str
     api_key: str | None = field(default=None, repr=False)
     tokenize: bool = True  # offers POST /v1/tokenize for exact counts
+    weight: int = 1  # its share of a route's load: outstanding requests are divided by it
 
 
 @dataclass(frozen=True)
 class Route:
-    """A model family: which model to ask for, on which backends (failover in order)."""
+    """A model family: which model to ask for, on which backends (load spread over them,
+    failover to the next; see pi_appliance.balance)."""
 
     name: str
     model: str
@@ -136,7 +138,7 @@ _BREAKER = {"failures": int, "failure_rate": float, "window": int, "cooldown": f
 _PIPELINE = {"chunk_threshold": int, "top_k": int, "min_reduction": float,
              "timeout_ms": float, "workers": int}
 _BACKEND = {"name": str, "url": str, "api_key_file": Path,
-            "tokenize": bool}
+            "tokenize": bool, "weight": int}
 _ROUTE = {"name": str, "model": str, "backends": list, "languages": list, "n_ctx": int,
           "chat": bool, "tokenizer": str}
 
@@ -171,6 +173,7 @@ def _backend(table: Mapping[str, Any], i: int) -> Backend:
             raise ConfigError(f"{where}{key}: required")
     if not values["url"].startswith(("http://", "https://")):
         raise ConfigError(f"{where}url: must start with http:// or https://")
+    check_range(f"{where}weight", values.get("weight", 1), 1, 1000)
     key_file = values.pop("api_key_file", None)
     keys = read_keys(key_file, f"{where}api_key_file") if key_file is not None else ()
     return Backend(api_key=keys[0] if keys else None, **{**values,

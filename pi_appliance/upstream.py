@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import aiohttp
@@ -69,7 +69,7 @@ async def _raise_for(resp: aiohttp.ClientResponse, backend: Backend) -> None:
 async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                  payload: dict[str, Any], request_id: str, *, first_token: float,
                  between_tokens: float, last: Callable[[dict[str, Any]], bool] | None = None
-                 ) -> AsyncIterator[dict[str, Any]]:
+                 ) -> AsyncGenerator[dict[str, Any], None]:
     """POST a streaming request and yield its chunks; UpstreamError on any failure.
 
     The stream ends at `[DONE]`, or after the chunk `last` says is the last one (llama.cpp's
