@@ -26,6 +26,7 @@ import llama_cpp
 import numpy as np
 
 from .prompt_cache import common_prefix
+from .sampling import Chain
 from .speculative import Drafter
 
 _SEQ = 0
@@ -52,7 +53,7 @@ class _Batch:
         llama_cpp.llama_batch_free(self.raw)
 
 
-def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any,
+def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
            drafter: Drafter | None = None, max_new: int | None = None) -> Iterator[int]:
     """Evaluate `tokens`, then yield sampled tokens until the caller stops (or `max_new`).
 
@@ -64,11 +65,11 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any,
     batch: _Batch | None = None
     try:
         for token in tokens:
-            llama_cpp.llama_sampler_accept(chain, token)
+            llama_cpp.llama_sampler_accept(chain.history, token)
         keep = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
         llm.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the KV past n_tokens
         llm.eval(list(tokens[llm.n_tokens:]))
-        token = llama_cpp.llama_sampler_sample(chain, llm.ctx, -1)
+        token = llama_cpp.llama_sampler_sample(chain.sampler, llm.ctx, -1)
         produced = 0
         n_ctx = llm.n_ctx()
         if drafter is not None:
@@ -83,12 +84,12 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any,
                 if drafter is not None and batch is not None else []
             if not draft:
                 llm.eval([token])
-                token = llama_cpp.llama_sampler_sample(chain, llm.ctx, -1)
+                token = llama_cpp.llama_sampler_sample(chain.sampler, llm.ctx, -1)
                 if drafter is not None:
                     drafter.append([token])
                 continue
             assert batch is not None
-            accepted, token = _verify(llm, chain, batch, token, draft)
+            accepted, token = _verify(llm, chain.sampler, batch, token, draft)
             drafter.result(len(draft), len(accepted))
             drafter.append([*accepted, token])
             for t in accepted:
@@ -97,7 +98,7 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Any,
     finally:
         if batch is not None:
             batch.close()
-        llama_cpp.llama_sampler_free(chain)
+        chain.free()
 
 
 def _verify(llm: llama_cpp.Llama, chain: Any, batch: _Batch, last: int,

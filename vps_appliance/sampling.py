@@ -9,6 +9,12 @@ adaptive_target -1): this backend takes none of those parameters, so they are no
 `repeat_last_n` -1 is the whole context, as llama.cpp's common parameters define it (llama-server
 sets `penalty_last_n = llama_n_ctx(ctx)`); the penalties sampler itself would clamp -1 to 0, i.e.
 off, so `SamplerSpec.for_context` resolves it before a chain is built.
+
+OpenAI's `logit_bias` is added to the logits first, as llama.cpp's common sampler does. A
+grammar (structured output) masks the logits before anything else, in an outer chain around
+the rest: the prompt is replayed into the inner chain only (the penalties count it; a grammar
+would reject it, and llama.cpp aborts the process on a token its grammar rejects). Every token
+the outer chain samples has passed the grammar, so accepting it is always safe.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class SamplerSpec:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     repeat_last_n: int = 64  # -1: the context size (resolve with for_context)
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
+    grammar: str | None = None  # GBNF the answer must match (root rule "root")
 
     def for_context(self, n_ctx: int) -> SamplerSpec:
         """This spec with `repeat_last_n` -1 replaced by the context size."""
@@ -42,14 +50,47 @@ class SamplerSpec:
         return dataclasses.replace(self, repeat_last_n=n_ctx)
 
 
+@dataclass(frozen=True)
+class Chain:
+    """A request's samplers: sample (and accept) with `sampler`; replay the prompt into
+    `history`. Freed once, with `free`."""
+
+    sampler: Any
+    history: Any
+
+    def free(self) -> None:
+        """Free every sampler (the outer chain owns the inner one)."""
+        llama_cpp.llama_sampler_free(self.sampler)
+
+
+class GrammarError(ValueError):
+    """llama.cpp refused a grammar (it logs why)."""
+
+
 def build_chain(vocab: Any, n_vocab: int, spec: SamplerSpec, *, temperature: float,
                 top_k: int, top_p: float, min_p: float, repeat_penalty: float,
-                seed: int | None) -> Any:
-    """A llama_sampler chain (the caller frees it with llama_sampler_free)."""
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+                seed: int | None) -> Chain:
+    """The request's sampler chain (the caller frees it with `Chain.free`)."""
+    params = llama_cpp.llama_sampler_chain_default_params()
+    chain = llama_cpp.llama_sampler_chain_init(params)
+    if spec.grammar is not None:
+        grammar = llama_cpp.llama_sampler_init_grammar(vocab, spec.grammar.encode(), b"root")
+        if not grammar:
+            llama_cpp.llama_sampler_free(chain)
+            raise GrammarError("llama.cpp could not parse the grammar")
+        outer = llama_cpp.llama_sampler_chain_init(params)
+        llama_cpp.llama_sampler_chain_add(outer, grammar)
+        llama_cpp.llama_sampler_chain_add(outer, chain)
+    else:
+        outer = chain
 
     def add(sampler: Any) -> None:
         llama_cpp.llama_sampler_chain_add(chain, sampler)
+
+    if spec.logit_bias:
+        biases = (llama_cpp.llama_logit_bias * len(spec.logit_bias))(
+            *(llama_cpp.llama_logit_bias(token, bias) for token, bias in spec.logit_bias))
+        add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(spec.logit_bias), biases))
 
     for name in spec.order:
         if name == "penalties":
@@ -71,4 +112,4 @@ def build_chain(vocab: Any, n_vocab: int, spec: SamplerSpec, *, temperature: flo
     greedy = "temperature" in spec.order and temperature <= 0.0
     add(llama_cpp.llama_sampler_init_greedy() if greedy else llama_cpp.llama_sampler_init_dist(
         llama_cpp.LLAMA_DEFAULT_SEED if seed is None else seed))
-    return chain
+    return Chain(sampler=outer, history=chain)
