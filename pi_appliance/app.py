@@ -11,9 +11,9 @@ import falcon.asgi
 import structlog
 
 from cerebrum.auth import bearer_ok
-from cerebrum.openai import error_body
+from cerebrum.openai import InvalidRequest, error_body
 
-from .errors import HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
+from .errors import BadRequest, HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
 from .infill import Infill
 from .lifecycle import SHEDDABLE, Lifecycle, context
 from .resources import (
@@ -79,6 +79,8 @@ def _render(resp: falcon.asgi.Response, status: int, body: dict[str, Any],
 async def handle_error(req: falcon.asgi.Request, resp: falcon.asgi.Response,
                        exc: Exception, params: dict[str, Any]) -> None:
     """The single mapping from any error to an OpenAI-style JSON response."""
+    if isinstance(exc, InvalidRequest):  # the wire format's: a 400 naming the field
+        exc = BadRequest(str(exc), code=exc.code, param=exc.param)
     if isinstance(exc, OrchestratorError):
         headers = {}
         if isinstance(exc, Unavailable):
@@ -107,6 +109,7 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     app.add_error_handler(Exception, handle_error)
     app.add_error_handler(falcon.HTTPError, handle_error)  # else Falcon's own, more specific
     app.add_error_handler(OrchestratorError, handle_error)
+    app.add_error_handler(InvalidRequest, handle_error)
     app.add_route("/v1/chat/completions", Completions(services, "chat"))
     infill = Infill(services)
     app.add_route("/v1/completions", Completions(services, "completion", fim=infill.fim))

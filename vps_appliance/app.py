@@ -15,7 +15,7 @@ from aiohttp import http_exceptions, web
 
 from cerebrum.activation import Activity, Clock
 from cerebrum.auth import bearer_ok
-from cerebrum.openai import error_body
+from cerebrum.openai import InvalidRequest, error_body
 
 from . import handlers, models
 from .engine import Loader, ModelSlot, load_llama
@@ -48,8 +48,11 @@ _OPEN_PATHS = frozenset({"/health"})
 MAX_LINE_BYTES = 8190  # the request line and each header: aiohttp's default, made explicit
 
 
-def error_response(exc: BackendError, request_id: str | None = None) -> web.Response:
-    """The single mapping from a backend error to an HTTP response."""
+def error_response(exc: BackendError | InvalidRequest,
+                   request_id: str | None = None) -> web.Response:
+    """The single mapping from a backend error (or the wire format's 400) to HTTP."""
+    if isinstance(exc, InvalidRequest):
+        exc = BadRequest(str(exc), code=exc.code, param=exc.param)
     headers = {"X-Request-ID": request_id} if request_id else {}
     if isinstance(exc, Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
@@ -115,7 +118,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response = await handler(request)
         except ClientStalled:
             raise  # mid-stream: there is no error response to send
-        except BackendError as exc:
+        except (BackendError, InvalidRequest) as exc:
             response = error_response(exc, request_id)
         except web.HTTPException as exc:
             if exc.status < 400:

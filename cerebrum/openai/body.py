@@ -1,4 +1,5 @@
-"""The OpenAI wire format's shared pieces."""
+"""Request bodies: UTF-8 JSON within limits, or an InvalidBody saying why not; the error
+shape."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import operator
 import re
 from itertools import accumulate, count
 from typing import Any
+
+from .errors import InvalidBody
 
 MAX_DEPTH = 64  # an OpenAI body nests ~6 deep; a JSON schema in it, a few more
 MAX_NUMBER_CHARS = 64  # for floats: a double needs 17 significant digits
@@ -23,14 +26,6 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 def error_body(message: str, type_: str, code: str, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape: {"error": {message, type, code, param}}."""
     return {"error": {"message": message, "type": type_, "code": code, "param": param}}
-
-
-class InvalidBody(ValueError):
-    """A request body that is not UTF-8 JSON; `code` is the OpenAI-style error code."""
-
-    def __init__(self, message: str, code: str):
-        super().__init__(message)
-        self.code = code
 
 
 def too_deep(text: str) -> bool:
@@ -104,22 +99,3 @@ def decode_json(raw: bytes) -> Any:
         raise InvalidBody(_TOO_DEEP, "invalid_json") from None
     _check_unicode(value, text)
     return value
-
-
-def text_parts(content: Any) -> str | None:
-    """A string, or an array of OpenAI text parts joined; None when it is neither."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
-                                         and isinstance(p.get("text"), str) for p in content):
-        return "".join(p["text"] for p in content)
-    return None
-
-
-def prediction_text(value: Any) -> str | None:
-    """The text of OpenAI's `prediction` (Predicted Outputs: {"type": "content", "content":
-    a string or text parts}); None when `value` is not one."""
-    if not isinstance(value, dict) or value.get("type") != "content" or set(value) - {
-            "type", "content"}:
-        return None
-    return text_parts(value.get("content"))

@@ -10,8 +10,8 @@ import pytest
 from conftest import base_url, orchestrator_settings, spec, sse_events
 from faulty import Faulty
 
+from cerebrum.openai import InvalidRequest
 from pi_appliance import protocol
-from pi_appliance.errors import BadRequest
 from pi_appliance.pipeline import PipelineConfig, prepare
 from pi_appliance.plan import Plan, payload_of
 from pi_appliance.stats import drafting
@@ -59,7 +59,7 @@ def test_the_prediction_sent_upstream(kind, body, expected):
     (chat("x", prediction={"type": "content", "content": "x", "extra": 1}), "prediction"),
 ])
 def test_bad_prediction_fields_are_named(body, param):
-    with pytest.raises(BadRequest, match=f"'{param}'") as info:
+    with pytest.raises(InvalidRequest, match=f"'{param}'") as info:
         protocol.parse("chat", body, 300)
     assert info.value.param == param
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cerebrum.openai import InvalidRequest
 from vps_appliance.errors import BadRequest, ContextLengthExceeded
 from vps_appliance.protocol import (
     Envelope,
@@ -52,7 +53,7 @@ def test_completion_request_accepts_single_prompt_array_and_stop_string():
     ({"prompt": "x", "max_tokens": 1.5}, "'max_tokens' must be an integer"),
     ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "'stop' must be"),
     ({"prompt": "x", "stop": [""]}, "'stop' must be"),
-    ({"prompt": "x", "n": 2}, "'n' must be 1"),
+    ({"prompt": "x", "n": 2}, "'n' is not supported"),
     ({"prompt": "x", "stream": "yes"}, "'stream' must be a boolean"),
     ({"prompt": 5}, "'prompt' is required"),
     ({"prompt": "x", "model": 3}, "'model' must be a non-empty string"),
@@ -63,7 +64,7 @@ def test_completion_request_accepts_single_prompt_array_and_stop_string():
     ({"prompt": "x", "stop": "s" * 257}, "at most 256 characters"),
 ])
 def test_bad_completion_fields_name_the_field(body, fragment):
-    with pytest.raises(BadRequest, match=fragment):
+    with pytest.raises(InvalidRequest, match=fragment):
         parse_completion(body, DEFAULTS, 100)
 
 
@@ -76,7 +77,7 @@ def test_bad_completion_fields_name_the_field(body, fragment):
     ([{"role": "user", "content": [{"type": "image_url"}]}], "only text parts"),
 ])
 def test_bad_chat_messages_name_the_message(messages, fragment):
-    with pytest.raises(BadRequest, match=fragment):
+    with pytest.raises(InvalidRequest, match=fragment):
         parse_chat({"messages": messages}, DEFAULTS, 100)
 
 
@@ -90,18 +91,18 @@ def test_a_64_bit_seed_is_folded_to_llama_cpps_32_bits():
 def test_messages_are_capped_at_1024():
     one = {"role": "user", "content": "x"}
     assert len(parse_chat({"messages": [one] * 1024}, DEFAULTS, 100).messages) == 1024
-    with pytest.raises(BadRequest, match="has 1025 entries; at most 1024") as caught:
+    with pytest.raises(InvalidRequest, match="has 1025 entries; at most 1024") as caught:
         parse_chat({"messages": [one] * 1025}, DEFAULTS, 100)
     assert caught.value.param == "messages"
 
 
 def test_decode_json_distinguishes_encoding_from_syntax():
-    with pytest.raises(BadRequest, match="not valid UTF-8") as enc:
+    with pytest.raises(InvalidRequest, match="not valid UTF-8") as enc:
         decode_json(b"\xff\xfe{}")
     assert enc.value.code == "invalid_encoding"
-    with pytest.raises(BadRequest, match="not valid JSON"):
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
         decode_json(b"{nope")
-    with pytest.raises(BadRequest, match="empty"):
+    with pytest.raises(InvalidRequest, match="empty"):
         decode_json(b"  ")
     assert decode_json('{"a": "é"}'.encode()) == {"a": "é"}
 

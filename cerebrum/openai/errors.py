@@ -1,0 +1,27 @@
+"""The OpenAI wire format's errors: each tier maps them to its 400 in its one error place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InvalidRequest(ValueError):
+    """A request the wire format refuses: a 400 whose `param` names the field."""
+
+    def __init__(self, message: str, param: str | None = None, code: str = "invalid_request"):
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses the pipeline's process boundary
+        return type(self), (str(self), self.param, self.code)
+
+
+class InvalidBody(InvalidRequest):
+    """A request body that is not UTF-8 JSON (or too deep, …); `code` says which."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message, None, code)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.code)

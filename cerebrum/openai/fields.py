@@ -1,0 +1,145 @@
+"""Every request field of OpenAI's chat and text completions, and what each tier does with it.
+
+One row per field. The backend either honours a field or refuses it with a 400 naming it;
+nothing is accepted and ignored. A refused field's `neutral` values ask for nothing beyond
+OpenAI's default (`n: 1`, `logprobs: false`, `store: false`), so they are honoured as they
+are. The orchestrator passes every field it does not use itself through to its upstream
+unchanged (which honours or refuses it: ours, llama-server, vLLM); it refuses only what no
+upstream of it could honour. To honour a field: flip its row to HONOURED and read it in
+`request.parse`. `python -m cerebrum.openai.fields` prints the README's table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["chat", "completion"]
+Tier = Literal["backend", "orchestrator"]
+HONOURED = "honoured"
+REFUSED = "refused"
+NO_OP = "no-op"  # OpenAI defines it as not affecting the answer; checked, then dropped
+PASSED = "passed through"  # the orchestrator sends it upstream unchanged
+
+CHAT: frozenset[Kind] = frozenset({"chat"})
+COMPLETION: frozenset[Kind] = frozenset({"completion"})
+BOTH: frozenset[Kind] = CHAT | COMPLETION
+
+
+@dataclass(frozen=True)
+class Field:
+    """One request field: where it belongs, what the backend does, what the orchestrator does."""
+
+    name: str
+    kinds: frozenset[Kind]
+    backend: str  # HONOURED, REFUSED or NO_OP
+    why: str  # what honouring means, or why it is refused
+    neutral: tuple[Any, ...] = ()  # values that ask for nothing: accepted even when refused
+    orchestrator: str = PASSED  # PASSED, HONOURED (it acts on it) or REFUSED
+    orchestrator_why: str = ""
+
+    def status(self, tier: Tier) -> str:
+        """What `tier` does with the field."""
+        return self.backend if tier == "backend" else self.orchestrator
+
+    def is_neutral(self, value: Any) -> bool:
+        """Whether `value` is one that asks for nothing (type-exact: `n: true` is not 1)."""
+        return any(type(value) is type(v) and value == v for v in self.neutral)
+
+
+_ROUTED = "routing: a route's model, or `auto` (by language); the route's model is sent"
+_PIPELINE = "the context pipeline reduces it (unless `cerebrum.context` is `raw`, or tools "\
+    "or a response_format are in play); sent upstream"
+_NOT_YET = "not implemented yet (issue 11)"
+
+FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("model", BOTH, HONOURED, "picks a model of the manifest; absent: the first",
+          orchestrator=HONOURED, orchestrator_why=_ROUTED),
+    Field("messages", CHAT, HONOURED, "rendered by the model's chat template; roles system, "
+          "developer (as system), user, assistant, tool; text content parts only",
+          orchestrator=HONOURED, orchestrator_why=_PIPELINE),
+    Field("prompt", COMPLETION, HONOURED, "a string (or an array of one string)",
+          orchestrator=HONOURED, orchestrator_why=_PIPELINE),
+    Field("suffix", COMPLETION, HONOURED, "fill in the middle between prompt and suffix",
+          orchestrator=HONOURED, orchestrator_why="fill in the middle with repository context "
+          "(as /infill)"),
+    Field("stream", BOTH, HONOURED, "server-sent events ending in [DONE]",
+          orchestrator=HONOURED, orchestrator_why="relayed; the upstream always streams"),
+    Field("stream_options", BOTH, REFUSED, _NOT_YET, neutral=({"include_usage": False},)),
+    Field("max_tokens", BOTH, HONOURED, "1 to max_tokens_cap, and it must fit the context",
+          orchestrator=HONOURED, orchestrator_why="checked against the route's context; "
+          "always sent (the route's default when absent)"),
+    Field("max_completion_tokens", BOTH, HONOURED, "as max_tokens (max_tokens wins)",
+          orchestrator=HONOURED, orchestrator_why="as max_tokens"),
+    Field("temperature", BOTH, HONOURED, "0 to 2"),
+    Field("top_p", BOTH, HONOURED, "0 to 1"),
+    Field("n", BOTH, REFUSED, _NOT_YET, neutral=(1,)),
+    Field("stop", BOTH, HONOURED, "up to 4 strings of up to 256 characters (16 with suffix)"),
+    Field("seed", BOTH, HONOURED, "a 64-bit integer, folded to llama.cpp's 32 bits"),
+    Field("presence_penalty", BOTH, REFUSED, _NOT_YET, neutral=(0, 0.0)),
+    Field("frequency_penalty", BOTH, REFUSED, _NOT_YET, neutral=(0, 0.0)),
+    Field("logit_bias", BOTH, REFUSED, _NOT_YET, neutral=({},)),
+    Field("logprobs", BOTH, REFUSED, _NOT_YET, neutral=(False,)),
+    Field("top_logprobs", CHAT, REFUSED, _NOT_YET, neutral=(0,)),
+    Field("response_format", CHAT, REFUSED, _NOT_YET, neutral=({"type": "text"},)),
+    Field("tools", CHAT, REFUSED, _NOT_YET, neutral=([],)),
+    Field("tool_choice", CHAT, REFUSED, _NOT_YET, neutral=("none",)),
+    Field("parallel_tool_calls", CHAT, REFUSED, _NOT_YET, neutral=(True,)),
+    Field("functions", CHAT, REFUSED, "deprecated by OpenAI for tools; send tools",
+          neutral=([],)),
+    Field("function_call", CHAT, REFUSED, "deprecated by OpenAI for tool_choice",
+          neutral=("none",)),
+    Field("user", BOTH, NO_OP, "an end-user id for abuse monitoring: OpenAI says it does not "
+          "change the answer; checked (a string) and dropped"),
+    Field("metadata", CHAT, NO_OP, "tags for stored completions: they do not change the "
+          "answer; checked (an object of strings) and dropped"),
+    Field("store", CHAT, REFUSED, "nothing is stored: `false` is honoured, `true` refused",
+          neutral=(False,)),
+    Field("service_tier", CHAT, REFUSED, "one tier: `auto` and `default` are honoured, "
+          "others refused", neutral=("auto", "default")),
+    Field("echo", COMPLETION, REFUSED, "the prompt is not echoed: `false` only",
+          neutral=(False,)),
+    Field("best_of", COMPLETION, REFUSED, "one candidate per request: `1` only", neutral=(1,)),
+    Field("modalities", CHAT, REFUSED, "text only: `[\"text\"]` is honoured",
+          neutral=(["text"],)),
+    Field("audio", CHAT, REFUSED, "no audio output", orchestrator=REFUSED,
+          orchestrator_why="no upstream of it produces audio"),
+    Field("reasoning_effort", CHAT, REFUSED, "the models do not reason in hidden tokens"),
+    Field("web_search_options", CHAT, REFUSED, "no web search", orchestrator=REFUSED,
+          orchestrator_why="no web search"),
+    Field("prediction", BOTH, HONOURED, "Predicted Outputs: drafted from by speculative "
+          "decoding (accepted/rejected tokens in usage)",
+          orchestrator=HONOURED, orchestrator_why="the client's sent as is; else, for an "
+          "edit, the code the answer will repeat (cerebrum.prediction: false turns it off)"),
+    Field("top_k", BOTH, HONOURED, "extension: 0 (off) to 2^31-1"),
+    Field("min_p", BOTH, HONOURED, "extension: 0 to 1"),
+    Field("repeat_penalty", BOTH, HONOURED, "extension: 0 to 10 (llama.cpp's)"),
+    Field("speculative", BOTH, HONOURED, "extension: true/false turns drafting on/off for "
+          "this request"),
+    Field("cerebrum", BOTH, REFUSED, "the orchestrator's field: send it to the orchestrator",
+          orchestrator=HONOURED, orchestrator_why="{context: auto|raw, prediction: bool}; "
+          "not sent upstream"),
+    Field("language", BOTH, REFUSED, "the orchestrator's field: send it to the orchestrator",
+          orchestrator=HONOURED, orchestrator_why="routing by language; not sent upstream"),
+)}
+
+
+def _cell(status: str, why: str) -> str:
+    return f"{status}: {why}" if why else status
+
+
+def markdown_table() -> str:
+    """The README's "OpenAI request fields" table, one row per field."""
+    rows = ["| field | endpoints | backend | orchestrator |", "|---|---|---|---|"]
+    for f in FIELDS.values():
+        where = "both" if f.kinds == BOTH else "chat" if f.kinds == CHAT else "completions"
+        orchestrator = f.orchestrator_why or (
+            "sent upstream unchanged; the upstream honours or refuses it"
+            if f.orchestrator == PASSED else "")
+        rows.append(f"| `{f.name}` | {where} | {_cell(f.backend, f.why)} | "
+                    f"{_cell(f.orchestrator, orchestrator)} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -1,0 +1,103 @@
+"""OpenAI response shapes: usage, the chunks and bodies of completions, SSE framing."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .fields import Kind
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token accounting for one generation."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    accepted_prediction_tokens: int = 0  # speculative decoding: drafted tokens accepted
+    rejected_prediction_tokens: int = 0  # and rejected (evaluated, never emitted)
+
+    def as_dict(self) -> dict[str, Any]:
+        """OpenAI's usage object: cached prompt tokens in prompt_tokens_details, drafted
+        tokens accepted and rejected in completion_tokens_details (Predicted Outputs)."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+            "completion_tokens_details": {
+                "accepted_prediction_tokens": self.accepted_prediction_tokens,
+                "rejected_prediction_tokens": self.rejected_prediction_tokens,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What every chunk or body of one response shares."""
+
+    kind: Kind
+    request_id: str
+    model: str
+    created: int
+    system_fingerprint: str | None = None
+
+    @classmethod
+    def new(cls, kind: Kind, request_id: str, model: str,
+            system_fingerprint: str | None = None) -> Envelope:
+        """An envelope stamped now."""
+        return cls(kind, request_id, model, int(time.time()), system_fingerprint)
+
+    @property
+    def id(self) -> str:
+        """The response id carries the request id, so logs and clients can be matched."""
+        return f"{'chatcmpl' if self.kind == 'chat' else 'cmpl'}-{self.request_id}"
+
+    def _base(self, obj: str) -> dict[str, Any]:
+        out = {"id": self.id, "object": obj, "created": self.created, "model": self.model}
+        if self.system_fingerprint is not None:
+            out["system_fingerprint"] = self.system_fingerprint
+        return out
+
+    def chunk(self, text: str | None, *, finish_reason: str | None = None,
+              usage: Usage | None = None, first: bool = False) -> dict[str, Any]:
+        """One streamed chunk: a token's text, or (text None) the closing chunk."""
+        if self.kind == "chat":
+            delta: dict[str, str] = {}
+            if first:
+                delta["role"] = "assistant"
+            if text is not None:
+                delta["content"] = text
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            out = self._base("chat.completion.chunk")
+        else:
+            choice = {"index": 0, "text": text or "", "logprobs": None,
+                      "finish_reason": finish_reason}
+            out = self._base("text_completion")
+        out["choices"] = [choice]
+        if usage is not None:
+            out["usage"] = usage.as_dict()
+        return out
+
+    def body(self, text: str, finish_reason: str, usage: Usage) -> dict[str, Any]:
+        """The whole non-streamed response."""
+        if self.kind == "chat":
+            out = self._base("chat.completion")
+            out["choices"] = [{"index": 0, "finish_reason": finish_reason,
+                               "message": {"role": "assistant", "content": text}}]
+        else:
+            out = self._base("text_completion")
+            out["choices"] = [{"index": 0, "text": text, "logprobs": None,
+                               "finish_reason": finish_reason}]
+        out["usage"] = usage.as_dict()
+        return out
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    """One server-sent event line pair."""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False,
+                                                            separators=(",", ":"))
+    return f"data: {payload}\n\n".encode()
