@@ -212,3 +212,15 @@ async def test_a_rejected_request_releases_its_outstanding_request(aiohttp_serve
         assert resp.status == 400
     assert await metric(http, url, OUTSTANDING, backend="f") == 0
     assert await metric(http, url, CHOSEN, backend="f") == 1
+
+
+async def test_a_stream_that_broke_after_its_first_chunk_is_not_retried_elsewhere(
+        aiohttp_server, start_orchestrator, http):
+    first, second = await fakes(aiohttp_server, 2)
+    first.mode = "die_midstream"  # two chunks, then the connection drops
+    url = await start_orchestrator(orchestrator_settings(("a", first.url), ("b", second.url)))
+    async with http.post(url + CHAT, json=chat(stream=True)) as resp:
+        events = [e async for e in sse_events(resp)]
+    assert events[-2]["error"]["code"] == "upstream_disconnected" and events[-1] == "[DONE]"
+    assert (first.calls, second.calls) == (1, 0)
+    assert await metric(http, url, OUTSTANDING, backend="a") == 0
