@@ -1,0 +1,158 @@
+"""The shared OpenAI wire format: every field honoured or refused per tier, unknown fields
+refused, the README's field table generated from the module, errors that cross processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cerebrum import openai
+from cerebrum.openai.fields import FIELDS, HONOURED, NO_OP, PASSED, REFUSED, markdown_table
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+BASE = {"chat": {"messages": [{"role": "user", "content": "hi"}]}, "completion": {"prompt": "x"}}
+# A valid value for each field that asks for something (not OpenAI's default).
+SAMPLES: dict[str, Any] = {
+    "model": "m", "suffix": "y", "stream": True, "stream_options": {"include_usage": True},
+    "max_tokens": 5, "max_completion_tokens": 6, "temperature": 0.5, "top_p": 0.5, "n": 2,
+    "stop": ["\n"], "seed": 3, "presence_penalty": 0.5, "frequency_penalty": 0.5,
+    "logit_bias": {"42": -100}, "logprobs": True, "top_logprobs": 2,
+    "response_format": {"type": "json_object"},
+    "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+    "tool_choice": "auto", "parallel_tool_calls": False,
+    "functions": [{"name": "f", "parameters": {}}], "function_call": "auto", "user": "u1",
+    "metadata": {"k": "v"}, "store": True, "service_tier": "flex", "echo": True, "best_of": 2,
+    "modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"},
+    "reasoning_effort": "low", "web_search_options": {},
+    "prediction": {"type": "content", "content": "x"}, "top_k": 5, "min_p": 0.1,
+    "repeat_penalty": 1.1, "speculative": False, "cerebrum": {"context": "raw"},
+    "language": "rust",
+}
+# Fields a sample needs beside it, and samples that differ by endpoint.
+COMPANIONS = {"stream_options": {"stream": True}, "top_logprobs": {"logprobs": True}}
+BY_KIND = {("logprobs", "completion"): 2}
+CASES = [(name, kind) for name, f in FIELDS.items() for kind in sorted(f.kinds)
+         if name not in ("messages", "prompt")]
+
+
+def test_every_field_has_a_sample_and_a_reason():
+    assert set(SAMPLES) == set(FIELDS) - {"messages", "prompt"}
+    for f in FIELDS.values():
+        assert f.backend in (HONOURED, REFUSED, NO_OP) and f.why, f.name
+        assert f.orchestrator in (HONOURED, REFUSED, PASSED), f.name
+
+
+def sample(name: str, kind: str) -> dict[str, Any]:
+    """A body asking for `name` (first, so a refusal names it), on top of a minimal request."""
+    return {name: BY_KIND.get((name, kind), SAMPLES[name]), **COMPANIONS.get(name, {}),
+            **BASE[kind]}
+
+
+@pytest.mark.parametrize("name, kind", CASES)
+def test_the_backend_honours_or_refuses_each_field(name, kind):
+    body = sample(name, kind)
+    field = FIELDS[name]
+    if field.backend == REFUSED:
+        with pytest.raises(openai.InvalidRequest, match=f"'{name}' is not supported") as info:
+            openai.parse(kind, body, 100, "backend")
+        assert info.value.param == name and info.value.code == "unsupported_parameter"
+        return
+    plain = openai.parse(kind, {**COMPANIONS.get(name, {}), **BASE[kind]}, 100, "backend")
+    read = openai.parse(kind, body, 100, "backend")
+    if field.backend == HONOURED:  # read into the typed request, not accepted and ignored
+        assert read != plain, f"{name} is marked honoured but the request does not carry it"
+    else:
+        assert read == plain
+
+
+@pytest.mark.parametrize("name, kind", CASES)
+def test_the_orchestrator_refuses_only_what_no_upstream_could_honour(name, kind):
+    body = sample(name, kind)
+    if FIELDS[name].orchestrator == REFUSED:
+        with pytest.raises(openai.InvalidRequest) as info:
+            openai.parse(kind, body, 100, "orchestrator")
+        assert info.value.param == name
+    else:
+        openai.parse(kind, body, 100, "orchestrator")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("n", 1), ("logprobs", False), ("store", False), ("service_tier", "auto"),
+    ("tools", []), ("tool_choice", "none"), ("logit_bias", {}), ("presence_penalty", 0),
+    ("frequency_penalty", 0.0), ("modalities", ["text"]), ("parallel_tool_calls", True),
+    ("response_format", {"type": "text"}), ("stream_options", {"include_usage": False}),
+])
+def test_a_refused_fields_default_value_asks_for_nothing_and_is_accepted(name, value):
+    openai.parse("chat", {**BASE["chat"], name: value, "stream": True}, 100, "backend")
+
+
+@pytest.mark.parametrize("value", [True, 1.0, "1"])
+def test_a_neutral_value_must_match_its_type(value):
+    with pytest.raises(openai.InvalidRequest) as info:
+        openai.parse("chat", {**BASE["chat"], "n": value}, 100, "backend")
+    assert info.value.param == "n"
+
+
+@pytest.mark.parametrize("tier", ["backend", "orchestrator"])
+@pytest.mark.parametrize("kind, name", [("chat", "temprature"), ("chat", "suffix"),
+                                        ("completion", "messages"), ("completion", "tools")])
+def test_an_unknown_field_is_a_400_naming_it(tier, kind, name):
+    with pytest.raises(openai.InvalidRequest, match=f"unknown field '{name}'") as info:
+        openai.parse(kind, {**BASE[kind], name: 1}, 100, tier)
+    assert info.value.param == name and info.value.code == "unknown_parameter"
+
+
+def test_tool_messages_are_the_upstreams_to_judge_in_the_orchestrator():
+    messages = [{"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "c1", "type": "function",
+                     "function": {"name": "w", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]
+    req = openai.parse("chat", {"messages": messages}, 100, "orchestrator")
+    assert req.messages[1]["tool_calls"] == messages[1]["tool_calls"]
+    assert req.messages[2]["tool_call_id"] == "c1"
+    with pytest.raises(openai.InvalidRequest, match=r"messages\[1\].tool_calls") as info:
+        openai.parse("chat", {"messages": messages}, 100, "backend")
+    assert info.value.param == "messages"
+
+
+@pytest.mark.parametrize("message", [{"role": "user", "content": "x", "name": "bob"},
+                                     {"role": "user", "content": "x", "tool_calls": []}])
+def test_a_message_field_that_is_not_honoured_is_refused(message):
+    with pytest.raises(openai.InvalidRequest, match=r"messages\[0\]") as info:
+        openai.parse("chat", {"messages": [message]}, 100, "orchestrator")
+    assert info.value.param == "messages"
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"user": 5}, "user"), ({"metadata": {"k": 1}}, "metadata"), ({"metadata": []}, "metadata"),
+])
+def test_no_op_fields_are_still_checked(body, param):
+    with pytest.raises(openai.InvalidRequest) as info:
+        openai.parse("chat", {**BASE["chat"], **body}, 100, "backend")
+    assert info.value.param == param
+
+
+def test_the_request_keeps_what_was_sent():
+    req = openai.parse("completion", {"prompt": ["a"], "suffix": "b", "stop": ["x"] * 16,
+                                      "seed": 2**64 - 1, "max_completion_tokens": 9}, 100)
+    assert (req.prompt, req.suffix, len(req.stop), req.seed, req.max_tokens) == \
+        ("a", "b", 16, 2**64 - 1, 9)
+    assert dataclasses.replace(req, prompt="z").content == "z"
+
+
+def test_errors_survive_a_process_boundary():
+    err = pickle.loads(pickle.dumps(openai.InvalidRequest("m", "p", "c")))
+    assert (str(err), err.param, err.code) == ("m", "p", "c")
+    body = pickle.loads(pickle.dumps(openai.InvalidBody("bad", "invalid_json")))
+    assert (str(body), body.code, body.param) == ("bad", "invalid_json", None)
+
+
+def test_readme_field_table_is_the_modules():
+    assert markdown_table() in README.read_text(encoding="utf-8"), (
+        "README's 'OpenAI request fields' table is stale: paste "
+        "`python -m cerebrum.openai.fields` into it")
