@@ -92,10 +92,11 @@ class UpstreamRejected(OrchestratorError):
 
     type = "invalid_request_error"
 
-    def __init__(self, status: int, message: str, code: str):
+    def __init__(self, status: int, message: str, code: str, param: str | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.param = param  # the field the backend named, passed on as is
 
 
 class ClientStalled(Exception):

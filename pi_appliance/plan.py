@@ -3,11 +3,13 @@ imports nothing heavy): language, route, the context pipeline, the budget, the p
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cerebrum import openai
+from cerebrum.openai.fields import FIELDS, HONOURED
 
 from . import protocol, routing
 from .errors import BadRequest
@@ -44,13 +46,17 @@ def choose_and_prepare(creq: protocol.ClientRequest, settings: Settings, cfg: Pi
     decision = routing.choose(settings, model=creq.model, language=language,
                               language_reason=why)
     budget = budget_of(decision, max_tokens)
+    left_alone = creq.left_alone
     try:
         prepared = prepare(creq.content, cfg, language=decision.language,
                            count_tokens=TOKEN_ESTIMATES[decision.route.tokenizer],
-                           budget_tokens=budget, mode=creq.context, clock=clock)
+                           budget_tokens=budget, mode="raw" if left_alone else creq.context,
+                           clock=clock)
     except OverBudget as exc:
         raise BadRequest(f"the prompt does not fit {decision.route.model}: {exc}",
                          code="context_length_exceeded") from None
+    if left_alone:
+        prepared = dataclasses.replace(prepared, reason=left_alone)
     return decision, prepared
 
 
@@ -84,14 +90,20 @@ def payload_of(creq: protocol.ClientRequest, prepared: Prepared, max_tokens: int
     likely repeat (unless the client turned it off). Sent to any upstream: ours drafts from
     it, llama-server ignores fields it does not know."""
     payload: dict[str, Any] = {**creq.options, "max_tokens": max_tokens}
+    if not creq.stream and FIELDS["stream_options"].backend == HONOURED:
+        # The upstream always streams; OpenAI's streams carry usage only when asked.
+        payload["stream_options"] = {"include_usage": True}
     if creq.prediction is not None:
         payload["prediction"] = creq.prediction
-    elif creq.predict and prepared.prediction:
+    elif creq.predict and prepared.prediction and creq.options.get("speculative") is not False:
         payload["prediction"] = protocol.prediction_of(prepared.prediction)
-    if creq.kind == "chat":
+    unchanged = prepared.mode == "raw" and prepared.prompt == creq.content
+    if creq.kind == "chat" and unchanged:
+        payload["messages"] = list(creq.sent_messages)  # as the client sent them
+    elif creq.kind == "chat":
         last = max(i for i, m in enumerate(creq.messages) if m["role"] == "user")
         payload["messages"] = [*creq.messages[:last], *prepared.messages,
                                *creq.messages[last + 1:]]
     else:
-        payload["prompt"] = prepared.prompt
+        payload["prompt"] = creq.sent_prompt if unchanged else prepared.prompt
     return payload

@@ -37,6 +37,8 @@ class ClientRequest:
     options: dict[str, Any]  # every other field, passed upstream unchanged
     prediction: dict[str, Any] | None = None  # the client's own `prediction`, forwarded as sent
     predict: bool = True  # cerebrum.prediction: false sends no prediction of ours
+    sent_messages: tuple[Any, ...] = ()  # chat: the messages exactly as the client sent them
+    sent_prompt: Any = None  # completion: the prompt exactly as sent (a string or [string])
 
     @property
     def content(self) -> str:
@@ -44,6 +46,19 @@ class ClientRequest:
         if self.kind == "completion":
             return self.prompt
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+
+    @property
+    def left_alone(self) -> str | None:
+        """Why the context pipeline must not reduce this request, or None: tool calls refer
+        to the whole conversation, and a response_format shapes the answer, not the prompt."""
+        if self.options.get("tools") or self.options.get("functions"):
+            return "the request offers tools: the conversation is sent as it is"
+        if any(m["role"] == "tool" or m.get("tool_calls") for m in self.messages):
+            return "the conversation holds tool calls: it is sent as it is"
+        response_format = self.options.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") != "text":
+            return "the request sets a response_format: the conversation is sent as it is"
+        return None
 
 
 def prediction_of(text: str) -> dict[str, Any]:
@@ -78,4 +93,6 @@ def parse(kind: Kind, body: dict[str, Any], max_tokens_cap: int) -> ClientReques
                          context=extra.get("context", "auto"), max_tokens=req.max_tokens,
                          messages=req.messages, prompt=req.prompt,
                          options={k: v for k, v in body.items() if k not in OWN},
-                         prediction=body.get("prediction"), predict=predict)
+                         prediction=body.get("prediction"), predict=predict,
+                         sent_messages=tuple(body.get("messages") or ()),
+                         sent_prompt=body.get("prompt"))

@@ -13,6 +13,7 @@ from falcon.asgi import Request, Response, SSEvent
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from cerebrum.openai import error_body
+from cerebrum.openai.fold import Folder
 
 from . import protocol
 from .errors import PayloadTooLarge, UpstreamError
@@ -195,21 +196,10 @@ class Relay(Timed):
 
     async def collect(self) -> dict[str, Any]:
         """One JSON body in the client's requested shape, with the `cerebrum` stats."""
-        parts, finish, template = [], None, {}
+        folder = Folder()
         async for chunk in self.chunks():
-            template = template or chunk
-            parts.append(_text_of(chunk))
-            choice = (chunk.get("choices") or [{}])[0]
-            finish = (choice or {}).get("finish_reason") or finish
-        text = "".join(parts)
-        chat = str(template.get("object", "")).startswith("chat")
-        choice = ({"index": 0, "message": {"role": "assistant", "content": text},
-                   "finish_reason": finish} if chat else
-                  {"index": 0, "text": text, "logprobs": None, "finish_reason": finish})
-        return {"id": template.get("id"), "object": "chat.completion" if chat
-                else "text_completion", "created": template.get("created"),
-                "model": template.get("model"), "choices": [choice], "usage": self.usage,
-                "cerebrum": self._stats()}
+            folder.add(chunk)
+        return {**folder.body(), "cerebrum": self._stats()}
 
 
 class Preview:

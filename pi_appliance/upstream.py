@@ -54,15 +54,16 @@ async def _raise_for(resp: aiohttp.ClientResponse, backend: Backend) -> None:
         error = body.get("error", {}) if isinstance(body, dict) else {}
         message = str(error.get("message") or resp.reason)
         code = str(error.get("code") or "upstream_error")
+        param = error.get("param") if isinstance(error.get("param"), str) else None
     except (aiohttp.ClientError, ValueError, AttributeError):
-        message, code = str(resp.reason), "upstream_error"
+        message, code, param = str(resp.reason), "upstream_error", None
     if resp.status == 503:
         raise UpstreamError(f"backend {backend.name} is busy: {message}", code="upstream_busy",
                             counts=False, retry_after=retry_after(resp))
     # 501: the backend cannot do this request (a model without FIM tokens): not a failure.
     if (400 <= resp.status < 500 and resp.status not in (401, 403, 408, 429)) or \
             resp.status == 501:
-        raise UpstreamRejected(resp.status, message, code)
+        raise UpstreamRejected(resp.status, message, code, param)
     raise UpstreamError(f"backend {backend.name} answered {resp.status}: {message}")
 
 

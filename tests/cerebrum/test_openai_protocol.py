@@ -12,6 +12,7 @@ import pytest
 
 from cerebrum import openai
 from cerebrum.openai.fields import FIELDS, HONOURED, NO_OP, PASSED, REFUSED, markdown_table
+from cerebrum.openai.fold import Folder
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BASE = {"chat": {"messages": [{"role": "user", "content": "hi"}]}, "completion": {"prompt": "x"}}
@@ -156,3 +157,47 @@ def test_readme_field_table_is_the_modules():
     assert markdown_table() in README.read_text(encoding="utf-8"), (
         "README's 'OpenAI request fields' table is stale: paste "
         "`python -m cerebrum.openai.fields` into it")
+
+
+def test_a_stream_folds_into_the_body_openai_would_send():
+    folder = Folder()
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 5, "model": "m",
+            "system_fingerprint": "fp"}
+    for choices in (
+        [{"index": 0, "delta": {"role": "assistant", "content": "He"}, "finish_reason": None,
+          "logprobs": {"content": [{"token": "He", "logprob": -0.1}]}},
+         {"index": 1, "delta": {"role": "assistant", "tool_calls": [
+             {"index": 0, "id": "call_1", "type": "function",
+              "function": {"name": "weather", "arguments": "{\"ci"}}]}}],
+        [{"index": 0, "delta": {"content": "llo"}, "finish_reason": "stop",
+          "logprobs": {"content": [{"token": "llo", "logprob": -0.2}]}},
+         {"index": 1, "delta": {"tool_calls": [{"index": 0, "function": {
+             "arguments": "ty\": \"Oslo\"}"}}]}, "finish_reason": "tool_calls"}],
+        [],  # stream_options.include_usage: the last chunk has no choices, only usage
+    ):
+        folder.add({**base, "choices": choices,
+                    **({} if choices else {"usage": {"total_tokens": 9}})})
+    assert folder.body() == {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 5, "model": "m",
+        "system_fingerprint": "fp", "usage": {"total_tokens": 9},
+        "choices": [
+            {"index": 0, "finish_reason": "stop",
+             "message": {"role": "assistant", "content": "Hello"},
+             "logprobs": {"content": [{"token": "He", "logprob": -0.1},
+                                      {"token": "llo", "logprob": -0.2}]}},
+            {"index": 1, "finish_reason": "tool_calls", "logprobs": None,
+             "message": {"role": "assistant", "content": None, "tool_calls": [
+                 {"id": "call_1", "type": "function",
+                  "function": {"name": "weather", "arguments": "{\"city\": \"Oslo\"}"}}]}}]}
+
+
+def test_a_text_completion_stream_folds_its_legacy_logprobs():
+    folder = Folder()
+    for text, finish in (("a", None), ("b", "length")):
+        folder.add({"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "text": text, "finish_reason": finish,
+                                 "logprobs": {"tokens": [text], "token_logprobs": [-1.0]}}]})
+    choice = folder.body()["choices"][0]
+    assert folder.body()["object"] == "text_completion"
+    assert (choice["text"], choice["finish_reason"]) == ("ab", "length")
+    assert choice["logprobs"] == {"tokens": ["a", "b"], "token_logprobs": [-1.0, -1.0]}
