@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from cerebrum.openai import error_body
 
-from . import chat, fim_service
+from . import chat, fim_service, sampling, structured
 from .engine import Control, Done, Event, Failed, LoadedModel, ModelSlot, Piece
 from .errors import BackendError, BadRequest, ClientStalled, NotFound, PayloadTooLarge
 from .infill import parse_infill, select_fields, timings
@@ -33,7 +33,7 @@ from .protocol import (
 )
 from .settings import ModelSpec
 from .speculative import DraftConfig
-from .state import CLOCK, CONTEXT, METRICS, SETTINGS, SLOTS
+from .state import CLOCK, CONTEXT, IDENTITIES, METRICS, SETTINGS, SLOTS
 
 STREAM_BUFFER_BYTES = 64 * 1024  # per stream: the kernel's send buffer and asyncio's own
 
@@ -88,9 +88,11 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
                                        slot.spec.sampling.max_tokens, model.n_ctx)
     control = await _with_drafting(control or Control(), model, slot.spec, req.speculative,
                                    req.prediction)
+    control = await _with_options(control, model, req)
     request[CONTEXT].log["prompt_tokens"] = len(tokens)
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(tokens))
-    env = Envelope.new(kind, request[CONTEXT].request_id, slot.spec.name)
+    env = Envelope.new(kind, request[CONTEXT].request_id, slot.spec.name,
+                       request.app[IDENTITIES][slot.spec.name].fingerprint)
     async with aclosing(slot.generate(tokens, req.params, max_tokens, stops,
                                       control)) as events:
         first = await anext(events)  # queueing and load errors still get a proper status
@@ -119,6 +121,19 @@ async def _with_drafting(control: Control, model: LoadedModel, spec: ModelSpec,
     if prediction:
         tokens = await asyncio.to_thread(chat.text_tokens, model.llm, prediction)
     return dataclasses.replace(control, drafting=config, prediction=tuple(tokens))
+
+
+async def _with_options(control: Control, model: LoadedModel,
+                        req: CompletionRequest) -> Control:
+    """The request's OpenAI sampling options (logit_bias, penalties, response_format)."""
+    opts = req.options
+    fmt = structured.from_wire(opts.response_format)
+    grammar = await asyncio.to_thread(structured.grammar, fmt) if fmt.type != "text" else None
+    samplers = sampling.with_request(
+        control.samplers, model.llm.n_vocab(), logit_bias=opts.logit_bias,
+        presence_penalty=opts.presence_penalty, frequency_penalty=opts.frequency_penalty,
+        grammar=grammar)
+    return dataclasses.replace(control, samplers=samplers)
 
 
 def _first_token(request: web.Request, event: Event) -> None:
@@ -313,8 +328,9 @@ async def tokenize(request: web.Request) -> web.Response:
 
 async def list_models(request: web.Request) -> web.Response:
     """GET /v1/models."""
-    data = [{"id": s.spec.name, "object": "model", "owned_by": "cerebrum",
-             "n_ctx": s.spec.n_ctx, "loaded": s.loaded}
+    identities = request.app[IDENTITIES]
+    data = [{"id": s.spec.name, "object": "model", "created": identities[s.spec.name].created,
+             "owned_by": "cerebrum", "n_ctx": s.spec.n_ctx, "loaded": s.loaded}
             for s in request.app[SLOTS].values()]
     return web.json_response({"object": "list", "data": data})
 

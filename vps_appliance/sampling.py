@@ -25,6 +25,8 @@ from typing import Any
 
 import llama_cpp
 
+from .errors import BadRequest
+
 # llama-server's default order (common_params_sampling.samplers).
 DEFAULT_ORDER = ("penalties", "top_k", "typ_p", "top_p", "min_p", "temperature")
 DISABLED_BY_DEFAULT = frozenset({"dry", "xtc", "top_n_sigma", "adaptive_p"})
@@ -48,6 +50,22 @@ class SamplerSpec:
         if self.repeat_last_n != -1:
             return self
         return dataclasses.replace(self, repeat_last_n=n_ctx)
+
+
+def with_request(spec: SamplerSpec, n_vocab: int, *, logit_bias: tuple[tuple[int, float], ...],
+                 presence_penalty: float | None, frequency_penalty: float | None,
+                 grammar: str | None) -> SamplerSpec:
+    """`spec` with a request's OpenAI sampling options; a 400 for a token id past the
+    vocabulary."""
+    for token, _ in logit_bias:
+        if token >= n_vocab:
+            raise BadRequest(f"'logit_bias' names token {token}, but the model's vocabulary "
+                             f"has {n_vocab} tokens", param="logit_bias")
+    return dataclasses.replace(
+        spec, logit_bias=logit_bias, grammar=grammar,
+        presence_penalty=spec.presence_penalty if presence_penalty is None else presence_penalty,
+        frequency_penalty=(spec.frequency_penalty if frequency_penalty is None
+                           else frequency_penalty))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ what a client sending a schema wants, and `strict: false` only allows less.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,7 +23,6 @@ from .errors import BadRequest
 
 FormatType = Literal["text", "json_object", "json_schema"]
 _PARAM = "response_format"
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
 # Keywords that say nothing about validity (JSON Schema's annotations and containers).
 _ANNOTATIONS = frozenset({"title", "description", "$schema", "$id", "$comment", "default",
@@ -55,35 +53,15 @@ class ResponseFormat:
     strict: bool = False
 
 
-def parse_response_format(value: Any) -> ResponseFormat:
-    """OpenAI's `response_format`: text, json_object, or json_schema {name, schema, strict}."""
-    if value is None:
+def from_wire(value: dict[str, Any] | None) -> ResponseFormat:
+    """The `response_format` the wire format validated (`cerebrum.openai.options`)."""
+    if value is None or value["type"] == "text":
         return ResponseFormat()
-    if not isinstance(value, dict) or value.get("type") not in ("text", "json_object",
-                                                                  "json_schema"):
-        raise BadRequest("'response_format' must be {\"type\": \"text\"}, {\"type\": "
-                         "\"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": "
-                         "{\"name\": …, \"schema\": {…}}}", param=_PARAM)
-    kind = value["type"]
-    if kind != "json_schema":
-        return ResponseFormat(type=kind)
-    spec = value.get("json_schema")
-    if not isinstance(spec, dict):
-        raise BadRequest("'response_format.json_schema' must be an object with 'name' and "
-                         "'schema'", param=_PARAM)
-    name = spec.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise BadRequest("'response_format.json_schema.name' must be 1 to 64 letters, digits, "
-                         "'_' or '-'", param=_PARAM)
-    schema = spec.get("schema", {})
-    if not isinstance(schema, dict):
-        raise BadRequest("'response_format.json_schema.schema' must be a JSON Schema object",
-                         param=_PARAM)
-    strict = spec.get("strict", False)
-    if not isinstance(strict, bool | None):
-        raise BadRequest("'response_format.json_schema.strict' must be a boolean",
-                         param=_PARAM)
-    return ResponseFormat(type="json_schema", name=name, schema=schema, strict=bool(strict))
+    if value["type"] == "json_object":
+        return ResponseFormat(type="json_object")
+    spec = value["json_schema"]
+    return ResponseFormat(type="json_schema", name=spec["name"], schema=spec.get("schema", {}),
+                          strict=bool(spec.get("strict")))
 
 
 def grammar(fmt: ResponseFormat) -> str | None:

@@ -76,12 +76,17 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("n", BOTH, REFUSED, _NOT_YET, neutral=(1,)),
     Field("stop", BOTH, HONOURED, "up to 4 strings of up to 256 characters (16 with suffix)"),
     Field("seed", BOTH, HONOURED, "a 64-bit integer, folded to llama.cpp's 32 bits"),
-    Field("presence_penalty", BOTH, REFUSED, _NOT_YET, neutral=(0, 0.0)),
-    Field("frequency_penalty", BOTH, REFUSED, _NOT_YET, neutral=(0, 0.0)),
-    Field("logit_bias", BOTH, REFUSED, _NOT_YET, neutral=({},)),
+    Field("presence_penalty", BOTH, HONOURED, "-2 to 2: llama.cpp's penalties sampler, over "
+          "the last 64 tokens (llama-server's penalty_last_n)"),
+    Field("frequency_penalty", BOTH, HONOURED, "-2 to 2: as presence_penalty"),
+    Field("logit_bias", BOTH, HONOURED, "token id strings → -100..100, added to the logits "
+          "before sampling; ids past the vocabulary are a 400"),
     Field("logprobs", BOTH, REFUSED, _NOT_YET, neutral=(False,)),
     Field("top_logprobs", CHAT, REFUSED, _NOT_YET, neutral=(0,)),
-    Field("response_format", CHAT, REFUSED, _NOT_YET, neutral=({"type": "text"},)),
+    Field("response_format", CHAT, HONOURED, "text, json_object (any JSON object) or "
+          "json_schema, enforced by llama.cpp grammar sampling (the answer parses and matches "
+          "the schema, strict or not); schema keywords the grammar cannot enforce (minimum, "
+          "patternProperties, remote $ref, unanchored pattern, …) are a 400 naming them"),
     Field("tools", CHAT, REFUSED, _NOT_YET, neutral=([],)),
     Field("tool_choice", CHAT, REFUSED, _NOT_YET, neutral=("none",)),
     Field("parallel_tool_calls", CHAT, REFUSED, _NOT_YET, neutral=(True,)),

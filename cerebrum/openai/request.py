@@ -7,9 +7,10 @@ Every error is an InvalidRequest naming the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import options as opts
 from .errors import InvalidRequest
 from .fields import FIELDS, REFUSED, Kind, Tier
 
@@ -50,6 +51,7 @@ class Request:
     seed: int | None = None  # as sent: 64 bits
     prediction: str = ""  # OpenAI's Predicted Outputs: text the answer will largely repeat
     speculative: bool | None = None  # None: the model's default
+    options: opts.Options = field(default_factory=opts.Options)  # response_format, n, …
 
     @property
     def content(self) -> str:
@@ -287,7 +289,7 @@ def parse(kind: Kind, body: Any, max_tokens_cap: int, tier: Tier = "backend",
     numbers = {key: number(body, key, lo, hi) for key, (lo, hi) in NUMBERS.items()}
     common = dict(model=model(body), stream=stream(body), max_tokens=max_tokens(
         body, max_tokens_cap), top_k=top_k(body), seed=seed(body), prediction=prediction(body),
-        speculative=boolean(body, "speculative"), **numbers)
+        speculative=boolean(body, "speculative"), options=opts.parse(kind, body), **numbers)
     if kind == "chat":
         tools = FIELDS["tools"].status(tier) != REFUSED
         return Request(kind="chat", messages=messages(body, tools), stop=stop(body, max_stops),

@@ -5,21 +5,19 @@ speculative decoding, streamed and not)."""
 from __future__ import annotations
 
 import json
-import time
 
 import jsonschema
 import pytest
-from conftest import REAL_MODEL_CACHE, spec
+from conftest import REAL_MODEL_CACHE, base_url, spec, sse_events
 
+from cerebrum.openai import InvalidRequest
+from cerebrum.openai.options import response_format
 from vps_appliance import models
-from vps_appliance.engine import Control, Done, ModelSlot, Piece, load_llama
 from vps_appliance.errors import BadRequest
-from vps_appliance.metrics import Metrics
-from vps_appliance.protocol import GenerationParams
-from vps_appliance.sampling import SamplerSpec
 from vps_appliance.settings import Sampling
-from vps_appliance.speculative import DraftConfig
-from vps_appliance.structured import ResponseFormat, grammar, parse_response_format, unsupported
+from vps_appliance.structured import ResponseFormat, from_wire, grammar, unsupported
+
+CHAT = "/v1/chat/completions"
 
 PERSON = {
     "type": "object",
@@ -37,9 +35,9 @@ PERSON = {
 
 
 def test_text_is_no_grammar_and_json_object_is_any_object():
-    assert grammar(parse_response_format({"type": "text"})) is None
-    assert grammar(parse_response_format(None)) is None
-    assert "root ::=" in grammar(parse_response_format({"type": "json_object"}))
+    assert grammar(from_wire(response_format({"type": "text"}))) is None
+    assert grammar(from_wire(response_format(None))) is None
+    assert "root ::=" in grammar(from_wire(response_format({"type": "json_object"})))
 
 
 @pytest.mark.parametrize("value", [
@@ -50,8 +48,8 @@ def test_text_is_no_grammar_and_json_object_is_any_object():
     {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON, "strict": "yes"}},
 ])
 def test_malformed_response_format_is_a_400_naming_it(value):
-    with pytest.raises(BadRequest) as err:
-        parse_response_format(value)
+    with pytest.raises(InvalidRequest) as err:
+        response_format(value)
     assert err.value.param == "response_format"
 
 
@@ -90,7 +88,7 @@ def test_pydantic_style_schemas_are_accepted():
     assert "root ::=" in grammar(ResponseFormat("json_schema", "owner", schema))
 
 
-# --- the real model, below the HTTP layer ------------------------------------------------
+# --- the real model over HTTP -------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def qwen_path():
@@ -98,56 +96,69 @@ def qwen_path():
 
 
 @pytest.fixture
-async def qwen_slot(qwen_path):
-    slot = ModelSlot(spec("qwen", qwen_path, n_ctx=1024,
-                          sampling=Sampling(temperature=0.0, max_tokens=120)),
-                     path_of=lambda s: s.path, loader=load_llama, max_queue=2,
-                     token_buffer=64, metrics=Metrics(), clock=time.monotonic)
-    yield slot
-    slot.close()
-
-
-def _params(**kw) -> GenerationParams:
-    base = dict(max_tokens=120, temperature=0.0, top_p=1.0, top_k=40, min_p=0.05,
-                repeat_penalty=1.0, stop=(), seed=None)
-    return GenerationParams(**{**base, **kw})
-
-
-async def _answer(slot: ModelSlot, question: str, control: Control, **params) -> tuple[str, Done]:
-    model = await slot.model()
-    from vps_appliance.chat import chat_tokens
-
-    tokens, stops = chat_tokens(model.llm, model.formatter,
-                                [{"role": "user", "content": question}])
-    parts = []
-    async for event in slot.generate(tokens, _params(**params), 120, stops, control):
-        if isinstance(event, Piece):
-            parts.append(event.text)
-        else:
-            assert isinstance(event, Done), event
-            return "".join(parts), event
-    raise AssertionError("no terminal event")
+async def qwen(start_backend, qwen_path):
+    server = await start_backend(spec("qwen", qwen_path, n_ctx=1024,
+                                      sampling=Sampling(temperature=0.0, max_tokens=120)))
+    return base_url(server)
 
 
 QUESTION = "Describe Ann, 31, who writes Python and Go, as JSON."
 
 
-async def test_schema_answer_parses_and_validates(qwen_slot):
-    rule = grammar(ResponseFormat("json_schema", "person", PERSON))
-    text, done = await _answer(qwen_slot, QUESTION, Control(samplers=SamplerSpec(grammar=rule)))
-    assert done.finish_reason == "stop"
+def _chat(fmt: dict, **extra) -> dict:
+    return {"messages": [{"role": "user", "content": QUESTION}], "response_format": fmt,
+            **extra}
+
+
+def _schema(schema: dict, **extra) -> dict:
+    return {"type": "json_schema", "json_schema": {"name": "person", "schema": schema,
+                                                   "strict": True, **extra}}
+
+
+async def test_schema_answer_parses_and_validates(qwen, http):
+    async with http.post(qwen + CHAT, json=_chat(_schema(PERSON))) as resp:
+        assert resp.status == 200, await resp.text()
+        choice = (await resp.json())["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    jsonschema.validate(json.loads(choice["message"]["content"]), PERSON)
+
+
+async def test_streamed_schema_answer_parses_and_validates(qwen, http):
+    async with http.post(qwen + CHAT, json=_chat(_schema(PERSON), stream=True)) as resp:
+        assert resp.status == 200
+        events = [e async for e in sse_events(resp)]
+    chunks = [e for e in events if isinstance(e, dict)]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
     jsonschema.validate(json.loads(text), PERSON)
 
 
-async def test_schema_answer_validates_with_drafting(qwen_slot):
-    """Drafts are verified through the grammar too: every accepted token passed it. (The text
-    may differ from plain decoding's where batched logits do: see the README.)"""
-    rule = grammar(ResponseFormat("json_schema", "person", PERSON))
-    plain, _ = await _answer(qwen_slot, QUESTION, Control(samplers=SamplerSpec(grammar=rule)))
-    drafting = Control(samplers=SamplerSpec(grammar=rule),
-                       drafting=DraftConfig(enabled=True, draft_min=1, draft_max=8),
-                       prediction=tuple((await qwen_slot.model()).llm.tokenize(
-                           plain.encode(), add_bos=False, special=False)))
-    drafted, done = await _answer(qwen_slot, QUESTION, drafting)
-    assert done.usage.accepted_prediction_tokens > 0
-    jsonschema.validate(json.loads(drafted), PERSON)
+async def test_json_object_answer_is_an_object(qwen, http):
+    body = _chat({"type": "json_object"}, temperature=0.8, seed=3)
+    async with http.post(qwen + CHAT, json=body) as resp:
+        assert resp.status == 200
+        content = (await resp.json())["choices"][0]["message"]["content"]
+    assert isinstance(json.loads(content), dict)
+
+
+async def test_schema_answer_validates_with_drafting(qwen, http):
+    """Drafts are verified through the grammar too: every accepted token passed it."""
+    async with http.post(qwen + CHAT, json=_chat(_schema(PERSON))) as resp:
+        plain = (await resp.json())["choices"][0]["message"]["content"]
+    body = _chat(_schema(PERSON), prediction={"type": "content", "content": plain})
+    async with http.post(qwen + CHAT, json=body) as resp:
+        data = await resp.json()
+    assert data["usage"]["completion_tokens_details"]["accepted_prediction_tokens"] > 0
+    jsonschema.validate(json.loads(data["choices"][0]["message"]["content"]), PERSON)
+
+
+@pytest.mark.parametrize(("fmt", "named"), [
+    ({"type": "sound"}, "'response_format' must be"),
+    (_schema({"type": "object", "patternProperties": {"^x": {"type": "string"}}}),
+     "'patternProperties'"),
+])
+async def test_bad_response_format_is_a_400_naming_it(qwen, http, fmt, named):
+    async with http.post(qwen + CHAT, json=_chat(fmt)) as resp:
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    assert error["param"] == "response_format" and named in error["message"]

@@ -1,0 +1,163 @@
+"""The generation options of OpenAI's requests beyond sampling (pure): structured output,
+logit_bias, penalties, logprobs, n, stream_options and tools, validated for both tiers.
+
+Only their shape is checked here; what a tier can do with a value (the backend's grammar, its
+`max_n`, its vocabulary) is the tier's to check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidRequest
+from .fields import Kind
+
+MAX_N = 128  # OpenAI's limit on `n`
+MAX_TOP_LOGPROBS = 20  # chat's top_logprobs
+MAX_LEGACY_LOGPROBS = 5  # completions' logprobs
+MAX_LOGIT_BIAS = 1024  # entries; OpenAI's vocabulary-wide limit is 300 per request
+MAX_TOOLS = 128  # OpenAI's limit
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TOKEN_ID = re.compile(r"0|[1-9][0-9]{0,9}")
+_FORMATS = ("text", "json_object", "json_schema")
+_CHOICES = ("none", "auto", "required")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The validated options; each default asks for nothing."""
+
+    response_format: dict[str, Any] | None = None  # {"type": …} as sent, shape checked
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias -100..100)
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0  # alternatives per token (chat 0..20, completions 0..5)
+    n: int = 1
+    include_usage: bool = False  # stream_options.include_usage
+    tools: tuple[dict[str, Any], ...] = ()  # each {"type": "function", "function": {…}}
+    tool_choice: str | dict[str, Any] | None = None  # None: "auto" with tools, else "none"
+    parallel_tool_calls: bool = True
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean",
+            int: "integer", float: "number", type(None): "null"}.get(type(value), "value")
+
+
+def response_format(value: Any) -> dict[str, Any] | None:
+    """`{"type": "text"}`, `{"type": "json_object"}` or `{"type": "json_schema",
+    "json_schema": {"name", "schema"?, "strict"?, "description"?}}`."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") not in _FORMATS or set(value) - {
+            "type", "json_schema"}:
+        raise InvalidRequest("'response_format' must be {\"type\": \"text\"}, {\"type\": "
+                             "\"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": "
+                             "{\"name\": …, \"schema\": {…}}}", "response_format")
+    if value["type"] != "json_schema":
+        return {"type": value["type"]}
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict) or set(spec) - {"name", "schema", "strict", "description"}:
+        raise InvalidRequest("'response_format.json_schema' must be an object with 'name' and "
+                             "'schema' (and optionally 'strict', 'description')",
+                             "response_format")
+    if not isinstance(spec.get("name"), str) or not _NAME.fullmatch(spec["name"]):
+        raise InvalidRequest("'response_format.json_schema.name' must be 1 to 64 letters, "
+                             "digits, '_' or '-'", "response_format")
+    if not isinstance(spec.get("schema", {}), dict):
+        raise InvalidRequest("'response_format.json_schema.schema' must be a JSON Schema "
+                             "object", "response_format")
+    if not isinstance(spec.get("strict", False), bool | None):
+        raise InvalidRequest("'response_format.json_schema.strict' must be a boolean",
+                             "response_format")
+    if not isinstance(spec.get("description", ""), str):
+        raise InvalidRequest("'response_format.json_schema.description' must be a string",
+                             "response_format")
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def logit_bias(value: Any) -> tuple[tuple[int, float], ...]:
+    """Token id strings → bias in -100..100 (added to the token's logit)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or len(value) > MAX_LOGIT_BIAS:
+        raise InvalidRequest(f"'logit_bias' must be an object of up to {MAX_LOGIT_BIAS} token "
+                             "ids (strings) → biases", "logit_bias")
+    out = []
+    for key, bias in value.items():
+        if not _TOKEN_ID.fullmatch(key):
+            raise InvalidRequest(f"'logit_bias' key {key!r} is not a token id", "logit_bias")
+        if isinstance(bias, bool) or not isinstance(bias, int | float) or not -100 <= bias <= 100:
+            raise InvalidRequest(f"'logit_bias' value for {key} must be a number between -100 "
+                                 "and 100", "logit_bias")
+        out.append((int(key), float(bias)))
+    return tuple(out)
+
+
+def _penalty(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -2 <= value <= 2:
+        raise InvalidRequest(f"'{key}' must be a number between -2 and 2", key)
+    return float(value)
+
+
+def _logprobs(kind: Kind, body: dict[str, Any]) -> tuple[bool, int]:
+    value, top = body.get("logprobs"), body.get("top_logprobs")
+    if kind == "completion":  # the legacy shape: an integer, how many alternatives
+        if value is None:
+            return False, 0
+        if isinstance(value, bool) or not isinstance(value, int) or not (
+                0 <= value <= MAX_LEGACY_LOGPROBS):
+            raise InvalidRequest(f"'logprobs' must be an integer between 0 and "
+                                 f"{MAX_LEGACY_LOGPROBS}", "logprobs")
+        return True, value
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest(f"'logprobs' must be a boolean, got {_kind(value)}", "logprobs")
+    if top is None:
+        return bool(value), 0
+    if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise InvalidRequest(f"'top_logprobs' must be an integer between 0 and "
+                             f"{MAX_TOP_LOGPROBS}", "top_logprobs")
+    if top and not value:
+        raise InvalidRequest("'top_logprobs' needs \"logprobs\": true", "top_logprobs")
+    return bool(value), top
+
+
+def _n(body: dict[str, Any]) -> int:
+    value = body.get("n")
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_N:
+        raise InvalidRequest(f"'n' must be an integer between 1 and {MAX_N}", "n")
+    return value
+
+
+def _stream_options(body: dict[str, Any]) -> bool:
+    value = body.get("stream_options")
+    if value is None:
+        return False
+    if not isinstance(value, dict) or set(value) - {"include_usage"} or not isinstance(
+            value.get("include_usage", False), bool):
+        raise InvalidRequest("'stream_options' must be {\"include_usage\": true|false}",
+                             "stream_options")
+    if body.get("stream") is not True:
+        raise InvalidRequest("'stream_options' is only allowed with \"stream\": true",
+                             "stream_options")
+    return bool(value.get("include_usage", False))
+
+
+def parse(kind: Kind, body: dict[str, Any]) -> Options:
+    """The options of a chat or completion body (absent ones at their defaults)."""
+    top = _logprobs(kind, body)
+    return Options(
+        response_format=response_format(body.get("response_format")),
+        logit_bias=logit_bias(body.get("logit_bias")),
+        presence_penalty=_penalty(body, "presence_penalty"),
+        frequency_penalty=_penalty(body, "frequency_penalty"),
+        logprobs=top[0], top_logprobs=top[1], n=_n(body),
+        include_usage=_stream_options(body))
