@@ -389,7 +389,7 @@ def run_program(language: str, source: str, timeout: float = RUN_TIMEOUT) -> Che
         return Check("pass")
 
 
-def _tail(text: str, lines: int = 12) -> str:
+def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
