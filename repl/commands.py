@@ -99,8 +99,9 @@ def request_body(prompt: str, opts: Options, *, stream: bool = True) -> dict[str
     """The chat request for a prompt under the options."""
     body: dict[str, object] = {"messages": [{"role": "user", "content": prompt}],
                                "model": opts.model}
-    if stream:
+    if stream:  # the usage chunk gives the status line its exact token count
         body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
     if opts.language != "auto":
         body["language"] = opts.language
     if opts.raw:

@@ -98,7 +98,7 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
         first = await anext(events)  # queueing and load errors still get a proper status
         _first_token(request, first)
         if req.stream:
-            return await _stream(request, env, first, events)
+            return await _stream(request, env, first, events, req.options.include_usage)
         return await _collect(request, env, first, events)
 
 
@@ -166,15 +166,22 @@ async def _collect(request: web.Request, env: Envelope, first: Event,
 
 
 async def _stream(request: web.Request, env: Envelope, first: Event,
-                  events: AsyncIterator[Event]) -> web.StreamResponse:
+                  events: AsyncIterator[Event], include_usage: bool) -> web.StreamResponse:
+    """Chunks, then (`stream_options.include_usage`) OpenAI's usage chunk, then [DONE]."""
     if isinstance(first, Failed):
         raise BackendError(first.message)
     response = await _start_sse(request)
     timeout = request.app[SETTINGS].write_timeout
+
+    async def send(chunk: dict[str, Any]) -> None:
+        if include_usage:
+            chunk["usage"] = None  # OpenAI's shape: null on every chunk but the last
+        await _send(response, sse(chunk), timeout)
+
     event, is_first = first, True
     while True:
         if isinstance(event, Piece):
-            await _send(response, sse(env.chunk(event.text, first=is_first)), timeout)
+            await send(env.chunk(event.text, first=is_first))
             is_first = False
         elif isinstance(event, Failed):
             error = error_body(event.message, "server_error", "generation_failed")
@@ -183,9 +190,10 @@ async def _stream(request: web.Request, env: Envelope, first: Event,
         else:
             _finish(request, event)
             if is_first and env.kind == "chat":
-                await _send(response, sse(env.chunk("", first=True)), timeout)
-            await _send(response, sse(env.chunk(None, finish_reason=event.finish_reason,
-                                                usage=event.usage)), timeout)
+                await send(env.chunk("", first=True))
+            await send(env.chunk(None, finish_reason=event.finish_reason))
+            if include_usage:
+                await _send(response, sse(env.usage_chunk(event.usage)), timeout)
             break
         event = await anext(events)
     await _send(response, sse("[DONE]"), timeout)

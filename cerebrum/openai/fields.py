@@ -65,7 +65,9 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
           "(as /infill)"),
     Field("stream", BOTH, HONOURED, "server-sent events ending in [DONE]",
           orchestrator=HONOURED, orchestrator_why="relayed; the upstream always streams"),
-    Field("stream_options", BOTH, REFUSED, _NOT_YET, neutral=({"include_usage": False},)),
+    Field("stream_options", BOTH, HONOURED, "{include_usage}: with true, a last chunk with "
+          "no choices carries the usage, the others `usage: null`; without it no usage is "
+          "streamed (OpenAI's shapes); only with stream: true"),
     Field("max_tokens", BOTH, HONOURED, "1 to max_tokens_cap, and it must fit the context",
           orchestrator=HONOURED, orchestrator_why="checked against the route's context; "
           "always sent (the route's default when absent)"),

@@ -82,6 +82,14 @@ class Envelope:
             out["usage"] = usage.as_dict()
         return out
 
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        """The last chunk of a stream with `stream_options.include_usage`: no choices, the
+        usage of the whole request."""
+        out = self._base("chat.completion.chunk" if self.kind == "chat" else "text_completion")
+        out["choices"] = []
+        out["usage"] = usage.as_dict()
+        return out
+
     def body(self, text: str, finish_reason: str, usage: Usage) -> dict[str, Any]:
         """The whole non-streamed response."""
         if self.kind == "chat":

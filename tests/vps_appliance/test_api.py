@@ -50,19 +50,41 @@ async def test_streaming_chat_chunks_then_done(tiny, http):
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
     last = chunks[-1]
     assert last["choices"][0]["finish_reason"] in ("stop", "length")
-    assert last["usage"]["completion_tokens"] <= 12
-    assert all("usage" not in c for c in chunks[:-1])
+    assert all("usage" not in c for c in chunks)  # not asked for: stream_options
+
+
+async def test_include_usage_adds_openais_usage_chunk(tiny, http):
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 12,
+            "stream": True, "stream_options": {"include_usage": True}}
+    async with http.post(tiny + CHAT, json=body) as resp:
+        events = [e async for e in sse_events(resp)]
+    assert events[-1] == "[DONE]"
+    *chunks, final = events[:-1]
+    assert final["choices"] == [] and final["object"] == "chat.completion.chunk"
+    assert 0 < final["usage"]["completion_tokens"] <= 12
+    assert final["usage"]["prompt_tokens"] > 0
+    assert all(c["usage"] is None and len(c["choices"]) == 1 for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+async def test_stream_options_without_stream_is_a_400(tiny, http):
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}],
+            "stream_options": {"include_usage": True}}
+    async with http.post(tiny + CHAT, json=body) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"]["param"] == "stream_options"
 
 
 async def test_streaming_completion_uses_text_completion_chunks(tiny, http):
-    body = {"model": "tiny", "prompt": "def f", "max_tokens": 6, "stream": True}
+    body = {"model": "tiny", "prompt": "def f", "max_tokens": 6, "stream": True,
+            "stream_options": {"include_usage": True}}
     async with http.post(tiny + COMPLETIONS, json=body) as resp:
         events = [e async for e in sse_events(resp)]
     assert events[-1] == "[DONE]"
     assert all(c["object"] == "text_completion" and "text" in c["choices"][0]
-               for c in events[:-1])
-    assert events[-2]["choices"][0]["finish_reason"] in ("stop", "length")
-    assert events[-2]["usage"]["completion_tokens"] <= 6
+               for c in events[:-2])
+    assert events[-3]["choices"][0]["finish_reason"] in ("stop", "length")
+    assert events[-2]["choices"] == [] and events[-2]["usage"]["completion_tokens"] <= 6
 
 
 async def test_model_defaults_to_the_first_in_the_manifest(tiny, http):

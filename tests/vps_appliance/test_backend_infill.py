@@ -235,14 +235,15 @@ async def test_one_line_typed_at_the_cursor_reevaluates_only_the_tail(qwen, http
 
 async def test_openai_completion_with_suffix_fills_the_middle(qwen, http):
     body = {"model": "qwen", "prompt": PREFIX, "suffix": SUFFIX, "max_tokens": 12,
-            "temperature": 0, "stream": True}
+            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
     async with http.post(qwen + "/v1/completions", json=body) as resp:
         assert resp.status == 200
         events = [e async for e in sse_events(resp)]
     assert events[-1] == "[DONE]"
-    text = "".join(e["choices"][0]["text"] for e in events[:-1])
+    text = "".join(e["choices"][0]["text"] for e in events[:-2])
     assert text.strip() and clean(text)
     assert events[-2]["usage"]["completion_tokens"] <= 12
+    del body["stream_options"]
     body["stream"] = False
     async with http.post(qwen + "/v1/completions", json=body) as resp:
         data = await resp.json()
