@@ -11,6 +11,7 @@ import falcon.asgi
 import structlog
 
 from cerebrum.auth import bearer_ok
+from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
 from .errors import BadRequest, HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
@@ -121,4 +122,5 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     app.add_route("/metrics", MetricsResource(services))
     return Lifecycle(app, load=services.load, activity=services.activity,
                      metrics=services.metrics, clock=clock,
-                     write_timeout=settings.write_timeout, owner=services)
+                     write_timeout=settings.write_timeout,
+                     cors=Cors(settings.cors_origins), owner=services)

@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from cerebrum.activation import Activity, Clock
+from cerebrum.cors import Cors
 
 from .errors import ClientStalled
 from .metrics import Metrics
@@ -83,8 +84,10 @@ class Lifecycle:
     """The outermost ASGI layer (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, *, load: Load, activity: Activity, metrics: Metrics,
-                 clock: Clock, write_timeout: float, owner: Any = None):
+                 clock: Clock, write_timeout: float, cors: Cors | None = None,
+                 owner: Any = None):
         self._app, self._load, self._activity = app, load, activity
+        self._cors = cors or Cors()
         self._metrics, self._clock = metrics, clock
         self._write_timeout = write_timeout
         self.owner = owner  # what built the app (the Services), for the entry point and tests
@@ -95,6 +98,11 @@ class Lifecycle:
             return
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
+        origin = _header(headers, b"origin")
+        preflight = Cors.is_preflight(scope["method"], origin,
+                                      _header(headers, b"access-control-request-method"))
+        app = self._preflight(origin) if preflight else self._app
+        cors = [] if preflight else _encoded(self._cors.headers(origin))
         ctx = RequestContext(given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex,
                              self._clock())
         scope["cerebrum.context"] = ctx
@@ -121,7 +129,7 @@ class Lifecycle:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
+                message["headers"] = [*message.get("headers", []), *cors,
                                       (b"x-request-id", ctx.request_id.encode())]
             elif not message.get("more_body"):
                 finished.set()
@@ -131,7 +139,7 @@ class Lifecycle:
             except TimeoutError:
                 raise ClientStalled from None
 
-        task = asyncio.ensure_future(self._app(scope, app_receive, app_send))
+        task = asyncio.ensure_future(app(scope, app_receive, app_send))
 
         async def watch() -> None:
             await body_read.wait()
@@ -172,6 +180,27 @@ class Lifecycle:
             log.info("request", method=scope["method"], path=path, status=status,
                      ms=round((self._clock() - ctx.started) * 1000, 1), **ctx.log)
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+    def _preflight(self, origin: str | None) -> ASGIApp:
+        """A browser's CORS preflight, answered before auth and shedding (it never carries a
+        key): 204, with Access-Control-* headers only for an allowed origin."""
+        headers = _encoded(self._cors.preflight(origin))
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+
+        return answer
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
 
 
 _KNOWN = frozenset({*SHEDDABLE, "/v1/context/preview", "/v1/models", "/health", "/stats",

@@ -4,6 +4,7 @@ models, stats and metrics."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -241,12 +242,14 @@ class Models:
 
     def __init__(self, services: Services):
         self.s = services
+        self.created = int(time.time())  # OpenAI's `created`: here, when routing began
 
     async def on_get(self, req: Request, resp: Response) -> None:
         """OpenAI's list shape, with route details."""
-        data = [{"id": "auto", "object": "model", "owned_by": "cerebrum",
-                 "description": "routing picks the model by language"}]
-        data += [{"id": r.model, "object": "model", "owned_by": "cerebrum", "route": r.name,
+        data = [{"id": "auto", "object": "model", "created": self.created,
+                 "owned_by": "cerebrum", "description": "routing picks the model by language"}]
+        data += [{"id": r.model, "object": "model", "created": self.created,
+                  "owned_by": "cerebrum", "route": r.name,
                   "languages": list(r.languages), "backends": list(r.backends),
                   "n_ctx": r.n_ctx} for r in self.s.settings.routes]
         resp.media = {"object": "list", "data": data}

@@ -17,6 +17,7 @@ from cerebrum.config import (
     read_keys,
     read_toml,
 )
+from cerebrum.cors import origins, origins_from_env
 
 from .pipeline.budget import TOKEN_ESTIMATES
 
@@ -98,6 +99,7 @@ class Settings:
     idle_exit: float = 0.0
     log_level: str = "info"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; "*": any
     timeouts: Timeouts = field(default_factory=Timeouts)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
@@ -207,7 +209,11 @@ def load_settings(path: os.PathLike[str] | None = None,
     breaker = BreakerPolicy(**fields(_table(data, "breaker"), _BREAKER, "breaker."))
     pipeline = PipelineSettings(**fields(_table(data, "pipeline"), _PIPELINE, "pipeline."))
     raw_backends, raw_routes = _array(data, "backends"), _array(data, "routes")
+    cors = data.pop("cors_origins", ())
+    if ENV_PREFIX + "CORS_ORIGINS" in environ:
+        cors = origins_from_env(environ[ENV_PREFIX + "CORS_ORIGINS"])
     values = fields(data, _TOP, "")
+    values["cors_origins"] = origins(cors, "cors_origins")
     values.update(env_overrides(_TOP, ENV_PREFIX, environ))
     keys = keys_from(values.pop("api_keys_file", None), environ)
 

@@ -15,6 +15,7 @@ from aiohttp import http_exceptions, web
 
 from cerebrum.activation import Activity, Clock
 from cerebrum.auth import bearer_ok
+from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
 from . import handlers, models
@@ -28,12 +29,15 @@ from .errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from .identity import identity, llama_build
 from .metrics import Metrics
 from .settings import ModelSpec, Settings
 from .state import (
     ACTIVITY,
     CLOCK,
     CONTEXT,
+    CORS,
+    IDENTITIES,
     METRICS,
     SETTINGS,
     SLOTS,
@@ -159,6 +163,21 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 @web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A browser's CORS preflight is answered here, before auth (it never carries a key)."""
+    origin = request.headers.get("Origin")
+    if Cors.is_preflight(request.method, origin,
+                         request.headers.get("Access-Control-Request-Method")):
+        return web.Response(status=204, headers=request.app[CORS].preflight(origin))
+    return await handler(request)
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer to an allowed origin says so, streams and errors included."""
+    response.headers.update(request.app[CORS].headers(request.headers.get("Origin")))
+
+
+@web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer-key check (constant time) on everything but /health, when keys are set."""
     keys = request.app[SETTINGS].api_keys
@@ -188,8 +207,10 @@ async def _close_slots(app: web.Application) -> None:
 def make_app(settings: Settings, *, loader: Loader = load_llama,
              clock: Clock = time.monotonic) -> web.Application:
     """Build the backend application for `settings`."""
-    app = web.Application(middlewares=[request_context, auth],
+    app = web.Application(middlewares=[request_context, cors, auth],
                           client_max_size=settings.max_body_bytes)
+    app[CORS] = Cors(settings.cors_origins)
+    app.on_response_prepare.append(cors_headers)
     metrics = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -201,6 +222,8 @@ def make_app(settings: Settings, *, loader: Loader = load_llama,
                              token_buffer=settings.token_buffer, metrics=metrics, clock=clock)
         for spec in settings.models
     }
+    started, build = int(time.time()), llama_build()
+    app[IDENTITIES] = {spec.name: identity(spec, started, build) for spec in settings.models}
     app.on_cleanup.append(_close_slots)
     handlers.add_routes(app)
     return app

@@ -24,6 +24,7 @@ from cerebrum.config import (
     keys_from,
     read_toml,
 )
+from cerebrum.cors import origins, origins_from_env
 
 from .fim import LAYOUTS
 from .models import PACKAGED, default_cache_dir
@@ -94,6 +95,7 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     log_level: str = "info"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; "*": any
 
     def model(self, name: str) -> ModelSpec | None:
         """The manifest entry called `name`, if any (names are never file paths)."""
@@ -197,7 +199,11 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
     """Build validated `Settings` from an optional TOML file, then `CEREBRUM_BACKEND_*` env."""
     data = read_toml(path)
     raw_models = data.pop("models", None)
+    cors = data.pop("cors_origins", ())
+    if ENV_PREFIX + "CORS_ORIGINS" in environ:
+        cors = origins_from_env(environ[ENV_PREFIX + "CORS_ORIGINS"])
     values = fields(data, _TOP_KEYS, "")
+    values["cors_origins"] = origins(cors, "cors_origins")
     values.update(env_overrides(_TOP_KEYS, ENV_PREFIX, environ))
     keys = keys_from(values.pop("api_keys_file", None), environ)
 

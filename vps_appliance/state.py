@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from cerebrum.activation import Activity
+from cerebrum.cors import Cors
 
 from .engine import ModelSlot
+from .identity import ModelIdentity
 from .metrics import Metrics
 from .settings import Settings
 
@@ -18,6 +20,8 @@ METRICS = web.AppKey("metrics", Metrics)
 SLOTS = web.AppKey("slots", dict[str, ModelSlot])
 ACTIVITY = web.AppKey("activity", Activity)
 CLOCK = web.AppKey("clock", Callable[[], float])
+CORS = web.AppKey("cors", Cors)
+IDENTITIES = web.AppKey("identities", dict[str, ModelIdentity])
 
 
 @dataclass

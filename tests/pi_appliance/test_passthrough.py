@@ -133,4 +133,5 @@ async def test_the_real_backend_judges_what_the_orchestrator_passes_through(real
         drafted[speculative] = (details["accepted_prediction_tokens"]
                                 + details["rejected_prediction_tokens"])
         assert answer["cerebrum"]["drafted_tokens"] == drafted[speculative]
+        assert answer["system_fingerprint"].startswith("fp_")  # the backend's, passed on
     assert drafted[None] > 0 and drafted[False] == 0
