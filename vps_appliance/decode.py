@@ -19,17 +19,21 @@ gives bit-identical logits on this CPU and build, and drafts are kept within it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import llama_cpp
 import numpy as np
 
+from .logprobs import Logprob
 from .prompt_cache import common_prefix
 from .sampling import Chain
 from .speculative import Drafter
 
 _SEQ = 0
+# score(batch position, token): the logprob of `token` from the logits at that position.
+Scorer = Callable[[int, int], Logprob]
+Step = tuple[int, Logprob | None]
 
 
 class _Batch:
@@ -54,8 +58,10 @@ class _Batch:
 
 
 def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
-           drafter: Drafter | None = None, max_new: int | None = None) -> Iterator[int]:
-    """Evaluate `tokens`, then yield sampled tokens until the caller stops (or `max_new`).
+           drafter: Drafter | None = None, max_new: int | None = None,
+           score: Scorer | None = None) -> Iterator[Step]:
+    """Evaluate `tokens`, then yield sampled tokens until the caller stops (or `max_new`),
+    each with its logprob when `score` is given (read before the next evaluation).
 
     The shared prefix the context holds is kept; at least the last prompt token is evaluated
     again so the logits are fresh. The prompt is replayed into the chain first, as
@@ -63,35 +69,40 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
     closes. With a drafter, drafts are bounded by what is left of `max_new` and of the context.
     """
     batch: _Batch | None = None
+
+    def sample() -> Step:
+        token = llama_cpp.llama_sampler_sample(chain.sampler, llm.ctx, -1)
+        return token, score(-1, token) if score is not None else None
+
     try:
         for token in tokens:
             llama_cpp.llama_sampler_accept(chain.history, token)
         keep = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
         llm.n_tokens = min(keep, len(tokens) - 1)  # eval() drops the KV past n_tokens
         llm.eval(list(tokens[llm.n_tokens:]))
-        token = llama_cpp.llama_sampler_sample(chain.sampler, llm.ctx, -1)
+        step = sample()
         produced = 0
         n_ctx = llm.n_ctx()
         if drafter is not None:
-            drafter.append([token])
+            drafter.append([step[0]])
             batch = _Batch(drafter.config.draft_max + 1)
         while True:
-            yield token
+            yield step
             produced += 1
             left = (max_new - produced if max_new is not None else n_ctx) - 1
             room = n_ctx - llm.n_tokens - 2
             draft = drafter.draft(min(left, room, batch.capacity - 1)) \
                 if drafter is not None and batch is not None else []
             if not draft:
-                llm.eval([token])
-                token = llama_cpp.llama_sampler_sample(chain.sampler, llm.ctx, -1)
+                llm.eval([step[0]])
+                step = sample()
                 if drafter is not None:
-                    drafter.append([token])
+                    drafter.append([step[0]])
                 continue
             assert batch is not None
-            accepted, token = _verify(llm, chain.sampler, batch, token, draft)
+            accepted, step = _verify(llm, chain.sampler, batch, step[0], draft, score)
             drafter.result(len(draft), len(accepted))
-            drafter.append([*accepted, token])
+            drafter.append([*(t for t, _ in accepted), step[0]])
             for t in accepted:
                 yield t
                 produced += 1
@@ -101,28 +112,30 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
         chain.free()
 
 
-def _verify(llm: llama_cpp.Llama, chain: Any, batch: _Batch, last: int,
-            draft: list[int]) -> tuple[list[int], int]:
+def _verify(llm: llama_cpp.Llama, chain: Any, batch: _Batch, last: int, draft: list[int],
+            score: Scorer | None = None) -> tuple[list[Step], Step]:
     """Evaluate `last` + `draft` in one batch; the drafted tokens the model agrees with, and
-    the token it samples after them (the correction, or the one after a whole draft)."""
+    the token it samples after them (the correction, or the one after a whole draft), each
+    scored from the logits of the batch position that produced it."""
     n_past = llm.n_tokens
     step = [last, *draft]
     batch.fill(step, n_past)
     if llama_cpp.llama_decode(llm.ctx, batch.raw) != 0:
         raise RuntimeError("llama_decode failed while verifying a draft")
-    accepted: list[int] = []
+    accepted: list[Step] = []
     for i, drafted in enumerate(draft):
         sampled = llama_cpp.llama_sampler_sample(chain, llm.ctx, i)
         if sampled != drafted:
             break
-        accepted.append(sampled)
+        accepted.append((sampled, score(i, sampled) if score is not None else None))
     else:
         sampled = llama_cpp.llama_sampler_sample(chain, llm.ctx, len(draft))
+    scored = score(len(accepted), sampled) if score is not None else None
     kept = n_past + 1 + len(accepted)  # `last` and the accepted drafts
     llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), _SEQ, kept, -1)
     llm.input_ids[n_past:kept] = step[:kept - n_past]
     llm.n_tokens = kept
-    return accepted, sampled
+    return accepted, (sampled, scored)
 
 
 _PROBE_TEXT = (b"def merge(a, b):\n    out = []\n    i = j = 0\n"

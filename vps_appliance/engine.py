@@ -12,6 +12,7 @@ import asyncio
 import codecs
 import ctypes
 import dataclasses
+import functools
 import math
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -24,7 +25,7 @@ from typing import Any
 import llama_cpp
 import structlog
 
-from . import prompt_cache
+from . import logprobs, prompt_cache
 from .chat import ChatFormatter, make_formatter
 from .decode import decode, invariant_batch
 from .errors import ModelLoadError, Overloaded
@@ -103,9 +104,12 @@ def _model_params(**fields: Any) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Piece:
-    """Text decoded from one or more tokens."""
+    """Text decoded from one or more tokens, of choice `index`, with their logprobs when
+    asked for."""
 
     text: str
+    index: int = 0
+    logprobs: tuple[logprobs.Logprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class Done:
     tokens_cached: int = 0  # tokens the context holds afterwards
     drafted: int = 0  # speculative decoding: tokens drafted, and how many were accepted
     accepted: int = 0
+    index: int = 0  # the choice (of `Control.n`) that ended
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,8 @@ class Control:
     cache_prompt: bool = True  # False: evaluate the whole prompt, as llama-server does
     drafting: DraftConfig = field(default_factory=lambda: DraftConfig(enabled=False))
     prediction: tuple[int, ...] = ()  # tokens the answer is expected to repeat
+    top_logprobs: int | None = None  # None: no logprobs; else alternatives per token
+    n: int = 1  # choices, generated one after another on the evaluated prompt
 
 
 @dataclass(frozen=True)
@@ -279,11 +286,13 @@ class ModelSlot:
             self._gate.release()
             raise
         future.add_done_callback(self._finished)
+        choices = (control or Control()).n
         try:
             while True:
                 event = await handoff.get()
                 yield event
-                if not isinstance(event, Piece):
+                if isinstance(event, Failed) or (isinstance(event, Done)
+                                                 and event.index == choices - 1):
                     return
         finally:
             handoff.cancel()
@@ -296,9 +305,15 @@ class ModelSlot:
     def _run(self, model: LoadedModel, tokens: list[int], params: GenerationParams,
              max_tokens: int, stops: tuple[str, ...], handoff: Handoff,
              control: Control | None = None) -> None:
-        """Worker thread: generate; whatever happens, the consumer gets a terminal event."""
+        """Worker thread: generate each choice (choice i seeded with seed + i); whatever
+        happens, the consumer gets a terminal event."""
+        control = control or Control()
         try:
-            self._generate(model, tokens, params, max_tokens, stops, handoff, control)
+            for index in range(control.n):
+                seed = None if params.seed is None else (params.seed + index) % 2**32
+                if not self._generate(model, tokens, dataclasses.replace(params, seed=seed),
+                                      max_tokens, stops, handoff, control, index):
+                    return
         except Exception as exc:  # llama.cpp failure: report it, leave a clean context
             model.llm.reset()
             log.error("generation_failed", model=self.spec.name, error=type(exc).__name__)
@@ -306,7 +321,8 @@ class ModelSlot:
 
     def _generate(self, model: LoadedModel, tokens: list[int], params: GenerationParams,
                   max_tokens: int, stops: tuple[str, ...], handoff: Handoff,
-                  control: Control | None = None) -> None:
+                  control: Control | None = None, index: int = 0) -> bool:
+        """One choice; False when the consumer went away."""
         llm, name = model.llm, self.spec.name
         started = self._clock()
         control = self._exact_drafting(llm, control or Control())
@@ -333,10 +349,16 @@ class ModelSlot:
                             repeat_penalty=params.repeat_penalty, seed=params.seed)
         drafter = (Drafter(control.drafting, tokens, control.prediction)
                    if control.drafting.enabled else None)
-        stream = decode(llm, tokens, chain, drafter, max_new=max(max_tokens, 1))
+        score = None
+        if control.top_logprobs is not None:
+            score = functools.partial(logprobs.at, llm.ctx, n_vocab=llm.n_vocab(),
+                                      top_n=control.top_logprobs,
+                                      piece=logprobs.speller(model.vocab))
+        pending: list[logprobs.Logprob] = []
+        stream = decode(llm, tokens, chain, drafter, max_new=max(max_tokens, 1), score=score)
         deadline = control.t_max_predict_ms / 1000 if control.t_max_predict_ms > 0 else None
         try:
-            for token in stream:
+            for token, scored in stream:
                 if handoff.cancelled.is_set():
                     cancelled = True
                     break
@@ -351,13 +373,17 @@ class ModelSlot:
                     finish, stop_type = "stop", "eos"
                     break
                 completion += 1
+                if scored is not None:
+                    pending.append(scored)
                 last_at = self._clock()
                 self._metrics.completion_tokens.labels(name).inc()
                 n = llama_cpp.llama_token_to_piece(model.vocab, token, piece_buf, 256, 0, False)
                 text = indent.feed(scanner.feed(decoder.decode(piece_buf.raw[: max(n, 0)])))
-                if text and not handoff.put(Piece(text)):
+                if text and not handoff.put(Piece(text, index, tuple(pending))):
                     cancelled = True
                     break
+                if text:
+                    pending.clear()
                 if scanner.stopped:
                     finish, stop_type = "stop", "word"
                     break
@@ -372,12 +398,12 @@ class ModelSlot:
         if cancelled:
             self._metrics.cancelled.labels(name).inc()
             log.info("generation_cancelled", model=name, completion_tokens=completion)
-            return
+            return False
         tail = indent.feed(scanner.flush() + decoder.decode(b"", final=True))
         if not indent.stopped:
             tail += indent.flush()
-        if tail and not handoff.put(Piece(tail)):
-            return
+        if (tail or pending) and not handoff.put(Piece(tail, index, tuple(pending))):
+            return False
         rate = None
         if first_at is not None and last_at is not None and completion > 1 and last_at > first_at:
             rate = (completion - 1) / (last_at - first_at)
@@ -391,13 +417,14 @@ class ModelSlot:
             self._metrics.drafted_tokens.labels(name).inc(stats.drafted)
             self._metrics.accepted_tokens.labels(name).inc(stats.accepted)
         ended = self._clock()
-        handoff.put(Done(finish, usage, rate, stop_type=stop_type,
-                         prompt_seconds=(first_at or ended) - started,
-                         predict_seconds=ended - (first_at or ended),
-                         tokens_cached=llm.n_tokens))
+        delivered = handoff.put(Done(finish, usage, rate, stop_type=stop_type,
+                                     prompt_seconds=(first_at or ended) - started,
+                                     predict_seconds=ended - (first_at or ended),
+                                     tokens_cached=llm.n_tokens, index=index))
         self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (self._clock() - started)
         if model.cache is not None and (snap := prompt_cache.snapshot(llm)) is not None:
             model.cache.put(snap)
+        return delivered
 
     def _exact_drafting(self, llm: llama_cpp.Llama, control: Control) -> Control:
         """Keep drafts within the batch size whose logits match one-token steps (measured

@@ -23,6 +23,7 @@ from .protocol import (
     CompletionRequest,
     Envelope,
     Kind,
+    Usage,
     completion_budget,
     decode_json,
     model_of,
@@ -31,6 +32,7 @@ from .protocol import (
     parse_tokenize,
     sse,
 )
+from .respond import Response
 from .settings import ModelSpec
 from .speculative import DraftConfig
 from .state import CLOCK, CONTEXT, IDENTITIES, METRICS, SETTINGS, SLOTS
@@ -88,7 +90,7 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
                                        slot.spec.sampling.max_tokens, model.n_ctx)
     control = await _with_drafting(control or Control(), model, slot.spec, req.speculative,
                                    req.prediction)
-    control = await _with_options(control, model, req)
+    control = await _with_options(control, model, req, settings.max_n)
     request[CONTEXT].log["prompt_tokens"] = len(tokens)
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(tokens))
     env = Envelope.new(kind, request[CONTEXT].request_id, slot.spec.name,
@@ -97,9 +99,11 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
                                       control)) as events:
         first = await anext(events)  # queueing and load errors still get a proper status
         _first_token(request, first)
+        shape = Response(env, n=control.n, with_logprobs=req.options.logprobs,
+                         prompt_chars=len(req.prompt))
         if req.stream:
-            return await _stream(request, env, first, events, req.options.include_usage)
-        return await _collect(request, env, first, events)
+            return await _stream(request, shape, first, events, req.options.include_usage)
+        return await _collect(request, shape, first, events)
 
 
 def drafting(spec: ModelSpec, requested: bool | None, prediction: bool) -> DraftConfig:
@@ -123,17 +127,22 @@ async def _with_drafting(control: Control, model: LoadedModel, spec: ModelSpec,
     return dataclasses.replace(control, drafting=config, prediction=tuple(tokens))
 
 
-async def _with_options(control: Control, model: LoadedModel,
-                        req: CompletionRequest) -> Control:
-    """The request's OpenAI sampling options (logit_bias, penalties, response_format)."""
+async def _with_options(control: Control, model: LoadedModel, req: CompletionRequest,
+                        max_n: int) -> Control:
+    """The request's OpenAI generation options: logit_bias, penalties, response_format,
+    logprobs, n."""
     opts = req.options
+    if opts.n > max_n:
+        raise BadRequest(f"'n' must be at most {max_n} on this server (max_n), got {opts.n}",
+                         param="n")
     fmt = structured.from_wire(opts.response_format)
     grammar = await asyncio.to_thread(structured.grammar, fmt) if fmt.type != "text" else None
     samplers = sampling.with_request(
         control.samplers, model.llm.n_vocab(), logit_bias=opts.logit_bias,
         presence_penalty=opts.presence_penalty, frequency_penalty=opts.frequency_penalty,
         grammar=grammar)
-    return dataclasses.replace(control, samplers=samplers)
+    return dataclasses.replace(control, samplers=samplers, n=opts.n,
+                               top_logprobs=opts.top_logprobs if opts.logprobs else None)
 
 
 def _first_token(request: web.Request, event: Event) -> None:
@@ -143,31 +152,30 @@ def _first_token(request: web.Request, event: Event) -> None:
     request[CONTEXT].log["ttft_ms"] = round(ttft * 1000, 1)
 
 
-def _finish(request: web.Request, done: Done) -> None:
-    request[CONTEXT].log["completion_tokens"] = done.usage.completion_tokens
-    request[CONTEXT].log["cached_tokens"] = done.usage.cached_tokens
-    if done.decode_tokens_per_second is not None:
-        request[CONTEXT].log["tok_s"] = round(done.decode_tokens_per_second, 1)
+def _finish(request: web.Request, usage: Usage, rate: float | None) -> None:
+    request[CONTEXT].log["completion_tokens"] = usage.completion_tokens
+    request[CONTEXT].log["cached_tokens"] = usage.cached_tokens
+    if rate is not None:
+        request[CONTEXT].log["tok_s"] = round(rate, 1)
 
 
-async def _collect(request: web.Request, env: Envelope, first: Event,
+async def _collect(request: web.Request, shape: Response, first: Event,
                    events: AsyncIterator[Event]) -> web.Response:
-    parts: list[str] = []
     event = first
     while True:
-        if isinstance(event, Piece):
-            parts.append(event.text)
-        elif isinstance(event, Failed):
+        if isinstance(event, Failed):
             raise BackendError(event.message)
-        else:
-            _finish(request, event)
-            return web.json_response(env.body("".join(parts), event.finish_reason, event.usage))
+        shape.collect(event)
+        if isinstance(event, Done) and shape.complete:
+            _finish(request, shape.usage(), event.decode_tokens_per_second)
+            return web.json_response(shape.body())
         event = await anext(events)
 
 
-async def _stream(request: web.Request, env: Envelope, first: Event,
+async def _stream(request: web.Request, shape: Response, first: Event,
                   events: AsyncIterator[Event], include_usage: bool) -> web.StreamResponse:
-    """Chunks, then (`stream_options.include_usage`) OpenAI's usage chunk, then [DONE]."""
+    """Chunks of every choice, then (`stream_options.include_usage`) OpenAI's usage chunk,
+    then [DONE]."""
     if isinstance(first, Failed):
         raise BackendError(first.message)
     response = await _start_sse(request)
@@ -178,23 +186,23 @@ async def _stream(request: web.Request, env: Envelope, first: Event,
             chunk["usage"] = None  # OpenAI's shape: null on every chunk but the last
         await _send(response, sse(chunk), timeout)
 
-    event, is_first = first, True
+    event = first
     while True:
         if isinstance(event, Piece):
-            await send(env.chunk(event.text, first=is_first))
-            is_first = False
+            await send(shape.piece(event))
         elif isinstance(event, Failed):
             error = error_body(event.message, "server_error", "generation_failed")
             await _send(response, sse(error), timeout)
             break
         else:
-            _finish(request, event)
-            if is_first and env.kind == "chat":
-                await send(env.chunk("", first=True))
-            await send(env.chunk(None, finish_reason=event.finish_reason))
-            if include_usage:
-                await _send(response, sse(env.usage_chunk(event.usage)), timeout)
-            break
+            for chunk in shape.finish(event):
+                await send(chunk)
+            if shape.complete:
+                usage = shape.usage()
+                _finish(request, usage, event.decode_tokens_per_second)
+                if include_usage:
+                    await _send(response, sse(shape.env.usage_chunk(usage)), timeout)
+                break
         event = await anext(events)
     await _send(response, sse("[DONE]"), timeout)
     await _send(response, None, timeout)
@@ -271,7 +279,7 @@ async def infill(request: web.Request) -> web.StreamResponse:
             raise BackendError(first.message)
 
         def final(content: str, done: Done) -> dict[str, Any]:
-            _finish(request, done)
+            _finish(request, done.usage, done.decode_tokens_per_second)
             usage = done.usage
             evaluated = usage.prompt_tokens - usage.cached_tokens
             return {

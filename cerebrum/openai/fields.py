@@ -75,7 +75,8 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
           orchestrator=HONOURED, orchestrator_why="as max_tokens"),
     Field("temperature", BOTH, HONOURED, "0 to 2"),
     Field("top_p", BOTH, HONOURED, "0 to 1"),
-    Field("n", BOTH, REFUSED, _NOT_YET, neutral=(1,)),
+    Field("n", BOTH, HONOURED, "1 to max_n (4): choices generated one after another on the "
+          "evaluated prompt; with a seed, choice i uses seed + i; usage counts them all"),
     Field("stop", BOTH, HONOURED, "up to 4 strings of up to 256 characters (16 with suffix)"),
     Field("seed", BOTH, HONOURED, "a 64-bit integer, folded to llama.cpp's 32 bits"),
     Field("presence_penalty", BOTH, HONOURED, "-2 to 2: llama.cpp's penalties sampler, over "
@@ -83,8 +84,11 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("frequency_penalty", BOTH, HONOURED, "-2 to 2: as presence_penalty"),
     Field("logit_bias", BOTH, HONOURED, "token id strings → -100..100, added to the logits "
           "before sampling; ids past the vocabulary are a 400"),
-    Field("logprobs", BOTH, REFUSED, _NOT_YET, neutral=(False,)),
-    Field("top_logprobs", CHAT, REFUSED, _NOT_YET, neutral=(0,)),
+    Field("logprobs", BOTH, HONOURED, "chat: true gives logprobs.content (token, logprob, "
+          "bytes, top_logprobs); completions: 0 to 5 alternatives, the legacy shape (tokens, "
+          "token_logprobs, top_logprobs, text_offset); log-softmax of the model's raw logits, "
+          "drafted tokens included; streamed per chunk"),
+    Field("top_logprobs", CHAT, HONOURED, "0 to 20 alternatives per token (with logprobs)"),
     Field("response_format", CHAT, HONOURED, "text, json_object (any JSON object) or "
           "json_schema, enforced by llama.cpp grammar sampling (the answer parses and matches "
           "the schema, strict or not); schema keywords the grammar cannot enforce (minimum, "

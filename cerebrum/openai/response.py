@@ -63,18 +63,26 @@ class Envelope:
         return out
 
     def chunk(self, text: str | None, *, finish_reason: str | None = None,
-              usage: Usage | None = None, first: bool = False) -> dict[str, Any]:
-        """One streamed chunk: a token's text, or (text None) the closing chunk."""
+              usage: Usage | None = None, first: bool = False, index: int = 0,
+              logprobs: dict[str, Any] | None = None,
+              tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One streamed chunk of choice `index`: a token's text (with its logprobs, or tool
+        call fragments), or (text None) the closing chunk."""
         if self.kind == "chat":
-            delta: dict[str, str] = {}
+            delta: dict[str, Any] = {}
             if first:
                 delta["role"] = "assistant"
             if text is not None:
                 delta["content"] = text
-            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            if tool_calls:
+                delta["tool_calls"] = tool_calls
+            choice: dict[str, Any] = {"index": index, "delta": delta,
+                                      "finish_reason": finish_reason}
+            if logprobs is not None:
+                choice["logprobs"] = logprobs
             out = self._base("chat.completion.chunk")
         else:
-            choice = {"index": 0, "text": text or "", "logprobs": None,
+            choice = {"index": index, "text": text or "", "logprobs": logprobs,
                       "finish_reason": finish_reason}
             out = self._base("text_completion")
         out["choices"] = [choice]
@@ -90,16 +98,26 @@ class Envelope:
         out["usage"] = usage.as_dict()
         return out
 
-    def body(self, text: str, finish_reason: str, usage: Usage) -> dict[str, Any]:
-        """The whole non-streamed response."""
+    def choice(self, text: str | None, finish_reason: str, *, index: int = 0,
+               logprobs: dict[str, Any] | None = None,
+               tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One choice of a non-streamed response."""
         if self.kind == "chat":
-            out = self._base("chat.completion")
-            out["choices"] = [{"index": 0, "finish_reason": finish_reason,
-                               "message": {"role": "assistant", "content": text}}]
-        else:
-            out = self._base("text_completion")
-            out["choices"] = [{"index": 0, "text": text, "logprobs": None,
-                               "finish_reason": finish_reason}]
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if tool_calls:
+                message["tool_calls"] = tool_calls
+            out = {"index": index, "finish_reason": finish_reason, "message": message}
+            if logprobs is not None:
+                out["logprobs"] = logprobs
+            return out
+        return {"index": index, "text": text or "", "logprobs": logprobs,
+                "finish_reason": finish_reason}
+
+    def body(self, text: str, finish_reason: str, usage: Usage, *,
+             choices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The whole non-streamed response (`choices` built with `choice`, else one)."""
+        out = self._base("chat.completion" if self.kind == "chat" else "text_completion")
+        out["choices"] = choices if choices is not None else [self.choice(text, finish_reason)]
         out["usage"] = usage.as_dict()
         return out
 
