@@ -89,6 +89,7 @@ class Settings:
     max_queue: int = 4
     max_body_bytes: int = 1024 * 1024
     max_tokens_cap: int = 4096
+    max_n: int = 4  # choices per request (OpenAI's `n`), generated one after another
     token_buffer: int = 64
     write_timeout: float = 30.0
     idle_exit: float = 0.0
@@ -108,6 +109,7 @@ _TOP_KEYS: dict[str, type] = {
     "max_queue": int,
     "max_body_bytes": int,
     "max_tokens_cap": int,
+    "max_n": int,
     "token_buffer": int,
     "write_timeout": float,
     "idle_exit": float,
@@ -222,6 +224,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
     check_range("max_queue", settings.max_queue, 0, 10_000)
     check_range("max_body_bytes", settings.max_body_bytes, 1024)
     check_range("max_tokens_cap", settings.max_tokens_cap, 1)
+    check_range("max_n", settings.max_n, 1, 128)
     check_range("token_buffer", settings.token_buffer, 1)
     check_range("write_timeout", settings.write_timeout, 0.01, 3600.0)
     check_range("idle_exit", settings.idle_exit, 0.0)
