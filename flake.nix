@@ -1,12 +1,20 @@
 {
   description = "Cerebrum: self-hosted AI code assistant (llama.cpp backend, uConsole orchestrator, REPL)";
 
+  # Every input names a revision (README, "Pinned inputs"): no flake.lock is committed, and
+  # Nix locks each input to the revision in its URL, the inputs' own inputs to the revisions
+  # in their flake.lock, so the same commit of this flake always means the same system.
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+    # nixos-25.11 as nixos-uconsole's own flake.lock pins it (2025-12-29): the release that
+    # nvmd/nixos-raspberrypi supports.
+    nixpkgs.url = "github:NixOS/nixpkgs/89dbf01df72eb5ebe3b24a86334b12c27d68016a";
     # uConsole (CM4) hardware: kernel with the panel/keyboard patches, config.txt, device tree.
-    # It builds on nvmd's nixos-raspberrypi (bootloader, firmware, RPi kernel).
+    # It builds on nvmd's nixos-raspberrypi (bootloader, firmware, RPi kernel), which its
+    # flake.lock pins (4a73dcb8fbec, with argononed, flake-compat and nixos-images).
     nixos-uconsole = {
-      url = "github:nixos-uconsole/nixos-uconsole";
+      url = "github:nixos-uconsole/nixos-uconsole/1ba6116e241aa264dcfa8a237bcd71d942679963";
+      # One nixpkgs for both hosts; nixos-raspberrypi follows nixos-uconsole's nixpkgs, so it
+      # gets ours too.
       inputs.nixpkgs.follows = "nixpkgs";
     };
   };

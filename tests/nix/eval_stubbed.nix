@@ -49,6 +49,8 @@ let
       };
       environment = anyAttrs;
       users = anyAttrs;
+      security = anyAttrs;
+      programs = free { mosh = free { enable = mkOption { type = types.bool; default = false; }; }; };
       system = anyAttrs;
       boot = anyAttrs;
       fileSystems = anyAttrs;

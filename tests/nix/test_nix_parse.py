@@ -7,21 +7,17 @@ machine with Nix does that, builds the packages and runs the VM tests.
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from metric_names import METRICS_MODULES, all_exported, cerebrum_names, exported_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", "node_modules", "result"}
 DASHBOARD = ROOT / "nix" / "grafana" / "cerebrum.json"
-METRICS_MODULES = [ROOT / "vps_appliance" / "metrics.py", ROOT / "pi_appliance" / "metrics.py"]
-# What Prometheus' text format adds to each kind of metric's name.
-SUFFIXES = {"Counter": ("_total",), "Gauge": ("",), "Histogram": ("_bucket", "_sum", "_count")}
 
 
 def nix_files() -> list[Path]:
@@ -29,27 +25,6 @@ def nix_files() -> list[Path]:
         p for p in ROOT.rglob("*.nix")
         if not SKIP_DIRS.intersection(p.relative_to(ROOT).parts)
     )
-
-
-def exported_metrics(source: Path) -> set[str]:
-    """The sample names a metrics module exports: `Kind(PREFIX + "name", …)` calls."""
-    tree = ast.parse(source.read_text())
-    prefix = next(
-        node.value.value for node in tree.body
-        if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "PREFIX" for t in node.targets)
-        and isinstance(node.value, ast.Constant)
-    )
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in SUFFIXES and node.args):
-            continue
-        arg = node.args[0]
-        assert isinstance(arg, ast.BinOp) and isinstance(arg.right, ast.Constant), ast.dump(arg)
-        base = prefix + arg.right.value
-        names.update(base + suffix for suffix in SUFFIXES[node.func.id])
-    return names
 
 
 def test_nix_files_exist():
@@ -80,9 +55,8 @@ def test_dashboard_is_json_and_names_only_exported_metrics():
     dashboard = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
     assert exprs
-    used = {name for e in exprs for name in re.findall(r"\bcerebrum_[a-z_]+", e)}
-    known = set().union(*(exported_metrics(m) for m in METRICS_MODULES))
-    assert used - known == set()
+    used = set().union(*(cerebrum_names(e) for e in exprs))
+    assert used - all_exported() == set()
     assert {n for n in used if n.startswith("cerebrum_backend_")}
     assert {n for n in used if n.startswith("cerebrum_orchestrator_")}
 

@@ -10,7 +10,10 @@
   ...
 }:
 {
-  imports = [ (modulesPath + "/installer/sd-card/sd-image.nix") ];
+  imports = [
+    (modulesPath + "/installer/sd-card/sd-image.nix")
+    ../../modules/access.nix
+  ];
 
   networking.hostName = "uconsole";
 
@@ -32,27 +35,13 @@
   # The REPL (`cerebrum`), without llama.cpp.
   environment.systemPackages = [ cerebrum.packages.${pkgs.stdenv.hostPlatform.system}.default ];
 
-  # nixos-uconsole's base module (NetworkManager for Wi-Fi, time sync, console font) allows
-  # password and root logins over SSH for its first-boot setup; an appliance on a tailnet
-  # takes keys only.
-  services.openssh = {
-    enable = true;
-    settings = {
-      PasswordAuthentication = lib.mkForce false;
-      PermitRootLogin = lib.mkForce "prohibit-password";
-    };
-  };
-
-  users.users.cerebrum = {
-    isNormalUser = true;
-    extraGroups = [
-      "wheel"
-      "video"
-      "input"
-    ];
-    # Add your key before building the image.
-    openssh.authorizedKeys.keys = [ ];
-  };
+  # Keys-only SSH, a locked root (nixos-uconsole's base module sets root's password to
+  # "changeme"), mosh on the tailnet only: nix/modules/access.nix. Your key goes in
+  # `cerebrum.access.authorizedKeys` (e.g. in a module of your own next to this file).
+  users.users.${config.cerebrum.access.user}.extraGroups = [
+    "video"
+    "input"
+  ];
 
   # As nixos-uconsole's own image does (its flake, mkUConsoleImage): the firmware partition
   # gets the kernel, DTBs and config.txt from nixos-raspberrypi's bootloader module;

@@ -2,7 +2,12 @@
 # and Grafana. Secrets are files the user places (sops-nix, agenix or by hand), never in the store.
 { ... }:
 {
-  imports = [ ./hardware-configuration.nix ];
+  # Keys-only SSH and a locked root (nix/modules/access.nix): put your key in
+  # `cerebrum.access.authorizedKeys`.
+  imports = [
+    ./hardware-configuration.nix
+    ../../modules/access.nix
+  ];
 
   networking.hostName = "vps";
 
@@ -27,11 +32,6 @@
     backendApiKeyFile = "/var/lib/secrets/cerebrum/metrics-key";
     orchestratorApiKeyFile = "/var/lib/secrets/cerebrum/orchestrator-metrics-key";
     grafana.secretKeyFile = "/var/lib/secrets/grafana/secret-key";
-  };
-
-  services.openssh = {
-    enable = true;
-    settings.PasswordAuthentication = false;
   };
 
   system.stateVersion = "25.11";
