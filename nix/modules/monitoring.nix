@@ -123,16 +123,21 @@ in
       listenAddress = "127.0.0.1";
       # credentials_file paths exist only at run time (systemd credentials).
       checkConfig = "syntax-only";
+      # The alert rules deploy/prometheus/ ships, this very file (one source for both).
+      ruleFiles = [ ../../deploy/prometheus/cerebrum-rules.yml ];
       scrapeConfigs = [
         ({
           job_name = "cerebrum-backend";
           scrape_interval = cfg.backendInterval;
           scrape_timeout = "10s";
+          metrics_path = "/metrics";
           static_configs = [ { targets = [ cfg.backendTarget ]; } ];
         } // auth "backend-key" cfg.backendApiKeyFile)
         ({
           job_name = "cerebrum-orchestrator";
           scrape_interval = cfg.orchestratorInterval;
+          scrape_timeout = "10s";
+          metrics_path = "/metrics";
           static_configs = [ { targets = cfg.orchestratorTargets; } ];
         } // auth "orchestrator-key" cfg.orchestratorApiKeyFile)
       ];
