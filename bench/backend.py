@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import wait_healthy, write_results  # noqa: E402
-from cerebrum import llama_server  # noqa: E402
+from cerebrum import llama_server, sse  # noqa: E402
 from vps_appliance import models  # noqa: E402
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -83,11 +82,7 @@ async def run_http(session: aiohttp.ClientSession, url: str, prompt: str, max_to
     n = 0
     async with session.post(url + "/v1/completions", json=body) as resp:
         resp.raise_for_status()
-        async for raw in resp.content:
-            line = raw.strip()
-            if not line.startswith(b"data: ") or line == b"data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
+        async for chunk in sse.events(resp.content):
             if chunk.get("choices") and chunk["choices"][0].get("text"):
                 now = time.perf_counter()
                 first = first or now

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.backend import machine  # noqa: E402
 from bench.harness import wait_healthy, write_results  # noqa: E402
-from cerebrum import llama_server  # noqa: E402
+from cerebrum import llama_server, sse  # noqa: E402
 from vps_appliance import models  # noqa: E402
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -216,11 +216,7 @@ async def infill(session: aiohttp.ClientSession, url: str, body: dict) -> Sample
     async with session.post(url + "/infill", json={**body, "stream": True}) as resp:
         if resp.status != 200:
             raise RuntimeError(f"{url}/infill: {resp.status} {await resp.text()}")
-        async for raw in resp.content:
-            line = raw.strip()
-            if not line.startswith(b"data: {"):
-                continue
-            event = json.loads(line[6:])
+        async for event in sse.events(resp.content, until_done=False):
             if "error" in event:
                 raise RuntimeError(f"{url}/infill: {event['error']}")
             if event.get("content"):

@@ -40,6 +40,7 @@ from relay import Relay  # noqa: E402
 
 from bench.harness import wait_healthy, write_results  # noqa: E402
 from bench.pipeline import corpus_report  # noqa: E402
+from cerebrum import sse  # noqa: E402
 from vps_appliance import models  # noqa: E402
 
 MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -70,11 +71,7 @@ async def timed_stream(session: aiohttp.ClientSession, url: str, body: dict) -> 
     n = 0
     async with session.post(url + "/v1/chat/completions", json={**body, "stream": True}) as r:
         r.raise_for_status()
-        async for raw in r.content:
-            line = raw.strip()
-            if not line.startswith(b"data: {"):
-                continue
-            chunk = json.loads(line[6:])
+        async for chunk in sse.events(r.content):
             if chunk.get("choices") and chunk["choices"][0].get("delta", {}).get("content"):
                 now = time.perf_counter()
                 first = first or now

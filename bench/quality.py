@@ -46,6 +46,7 @@ from bench.backend import machine  # noqa: E402
 from bench.fim import cpu_ticks  # noqa: E402
 from bench.harness import wait_healthy, write_results  # noqa: E402
 from bench.orchestrator import free_port, start_orchestrator  # noqa: E402
+from cerebrum import sse  # noqa: E402
 from pi_appliance.pipeline.scan import mask  # noqa: E402
 from vps_appliance import models  # noqa: E402
 
@@ -434,7 +435,7 @@ async def ask(session: aiohttp.ClientSession, url: str, task: Task, context: str
     if context == "raw":
         body["cerebrum"] = {"context": "raw"}
     started = time.perf_counter()
-    first = done = None
+    first = None
     parts: list[str] = []
     usage: dict = {}
     stats: dict = {}
@@ -442,14 +443,7 @@ async def ask(session: aiohttp.ClientSession, url: str, task: Task, context: str
     async with session.post(url + "/v1/chat/completions", json=body) as resp:
         if resp.status != 200:
             return {"error": f"HTTP {resp.status}: {(await resp.text())[:300]}"}
-        async for raw in resp.content:
-            line = raw.strip()
-            if line == b"data: [DONE]":
-                done = time.perf_counter()
-                break
-            if not line.startswith(b"data: {"):
-                continue
-            event = json.loads(line[6:])
+        async for event in sse.events(resp.content):
             if "error" in event:
                 error = str(event["error"])[:300]
             for choice in event.get("choices") or []:
@@ -460,7 +454,8 @@ async def ask(session: aiohttp.ClientSession, url: str, task: Task, context: str
                 finish = choice.get("finish_reason") or finish
             usage = event.get("usage") or usage
             stats = event.get("cerebrum") or stats
-    end = done or time.perf_counter()
+        done = time.perf_counter()  # events() returns at [DONE], else raises
+    end = done
     return {"answer": "".join(parts), "time_s": round(end - started, 2),
             "ttft_s": round((first or end) - started, 2),
             "prompt_tokens": usage.get("prompt_tokens"),

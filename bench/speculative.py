@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 from bench.backend import machine  # noqa: E402
 from bench.fim import cpu_ticks, free_port  # noqa: E402
 from bench.harness import wait_healthy, write_results  # noqa: E402
-from cerebrum import llama_server  # noqa: E402
+from cerebrum import llama_server, sse  # noqa: E402
 from vps_appliance import models  # noqa: E402
 from vps_appliance.settings import ModelSpec  # noqa: E402
 
@@ -228,21 +228,14 @@ def summarize(runs: list[dict], quiet: float) -> dict:
 async def chat(session: aiohttp.ClientSession, url: str, body: dict) -> dict:
     """One streamed chat completion: TTFT, time to [DONE], text, tokens and drafts."""
     start = time.perf_counter()
-    first = done = None
+    first = None
     parts: list[str] = []
     usage: dict = {}
     timings: dict = {}
     async with session.post(url + "/v1/chat/completions", json=body) as resp:
         if resp.status != 200:
             raise RuntimeError(f"{url}: {resp.status} {await resp.text()}")
-        async for raw in resp.content:
-            line = raw.strip()
-            if line == b"data: [DONE]":
-                done = time.perf_counter()
-                break
-            if not line.startswith(b"data: {"):
-                continue
-            event = json.loads(line[6:])
+        async for event in sse.events(resp.content):
             if "error" in event:
                 raise RuntimeError(f"{url}: {event['error']}")
             for choice in event.get("choices") or ():
@@ -252,7 +245,8 @@ async def chat(session: aiohttp.ClientSession, url: str, body: dict) -> dict:
                     parts.append(text)
             usage = event.get("usage") or usage
             timings = event.get("timings") or timings
-    end = done or time.perf_counter()
+        done = time.perf_counter()  # events() returns at [DONE], else raises
+    end = done
     details = usage.get("completion_tokens_details") or {}
     if "accepted_prediction_tokens" in details:  # this backend
         accepted = details["accepted_prediction_tokens"]

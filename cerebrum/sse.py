@@ -38,8 +38,10 @@ def parse_event(payload: str) -> dict[str, Any]:
     return event
 
 
-async def events(lines: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]]:
-    """JSON events from a line stream, stopping at `[DONE]`; MalformedStream if it ends early."""
+async def events(lines: AsyncIterable[bytes], *, until_done: bool = True
+                 ) -> AsyncIterator[dict[str, Any]]:
+    """JSON events from a line stream, stopping at `[DONE]`; MalformedStream if it ends early.
+    `until_done=False` reads to the end instead (llama.cpp's /infill sends no `[DONE]`)."""
     async for line in lines:
         payload = parse_data(line)
         if payload is None:
@@ -47,4 +49,5 @@ async def events(lines: AsyncIterable[bytes]) -> AsyncIterator[dict[str, Any]]:
         if payload == DONE:
             return
         yield parse_event(payload)
-    raise MalformedStream("stream ended without [DONE]")
+    if until_done:
+        raise MalformedStream("stream ended without [DONE]")

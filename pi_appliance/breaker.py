@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .settings import BreakerPolicy
+from cerebrum.activation import Clock
 
-Clock = Callable[[], float]
+from .settings import BreakerPolicy
 
 
 class State(Enum):

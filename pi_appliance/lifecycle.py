@@ -11,8 +11,6 @@ without disconnecting is treated the same once a write has waited `write_timeout
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from cerebrum import context as context_
 from cerebrum.activation import Activity, Clock
 from cerebrum.cors import Cors
 
@@ -34,21 +33,17 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Requests that do work (the pipeline, a model call): admitted up to `max_concurrent`.
 SHEDDABLE = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/context/preview",
                        "/infill"})
 
 
 @dataclass
-class RequestContext:
-    """Per-request facts: id, arrival time, whether it holds an admission, fields resources
-    add to the log line."""
+class RequestContext(context_.RequestContext):
+    """Per-request facts: id, arrival time, fields resources add to the log line, and whether
+    it holds an admission."""
 
-    request_id: str
-    started: float
     admitted: bool = False
-    log: dict[str, Any] = field(default_factory=dict)
     # Run when the request ends however it ends: Falcon never closes an SSE generator it
     # stopped iterating (a stalled client), and that generator holds the upstream stream.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -97,13 +92,12 @@ class Lifecycle:
             await self._app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
         origin = _header(headers, b"origin")
         preflight = Cors.is_preflight(scope["method"], origin,
                                       _header(headers, b"access-control-request-method"))
         app = self._preflight(origin) if preflight else self._app
         cors = [] if preflight else _encoded(self._cors.headers(origin))
-        ctx = RequestContext(given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex,
+        ctx = RequestContext(context_.request_id(_header(headers, b"x-request-id")),
                              self._clock())
         scope["cerebrum.context"] = ctx
         # Bound before the request's task is created, so every log line inside carries it.

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cerebrum import openai
+from cerebrum.languages import LANGUAGES
 from cerebrum.openai import Kind
 from cerebrum.openai import request as wire
 from cerebrum.openai.errors import InvalidRequest
-
-from .settings import LANGUAGES
 
 __all__ = ["ClientRequest", "Kind", "decode", "parse", "prediction_of"]
 

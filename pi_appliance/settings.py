@@ -18,11 +18,11 @@ from cerebrum.config import (
     read_toml,
 )
 from cerebrum.cors import origins, origins_from_env
+from cerebrum.languages import LANGUAGES
 
 from .pipeline.budget import TOKEN_ESTIMATES
 
 ENV_PREFIX = "CEREBRUM_ORCHESTRATOR_"
-LANGUAGES = ("python", "javascript", "typescript", "rust", "c", "cpp")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-LANGUAGES = ("python", "javascript", "typescript", "rust", "c", "cpp")
+from cerebrum.languages import LANGUAGES
+
 COMMANDS = {
     ":help": "this list",
     ":model": "NAME|auto — pin a model (or route), or let routing choose",

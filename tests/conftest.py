@@ -107,13 +107,12 @@ async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[dict | str]:
     """Yield each `data:` payload of an SSE response: parsed JSON, or the string "[DONE]"."""
     import json
 
+    from cerebrum import sse
+
     async for raw in resp.content:
-        line = raw.decode().rstrip("\r\n")
-        if not line.startswith("data: "):
-            assert line == "", f"unexpected SSE line {line!r}"
-            continue
-        payload = line[len("data: "):]
-        yield payload if payload == "[DONE]" else json.loads(payload)
+        payload = sse.parse_data(raw)  # MalformedStream for a line that is not SSE
+        if payload is not None:
+            yield payload if payload == sse.DONE else json.loads(payload)
 
 
 class SteeredClock:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -15,6 +13,8 @@ from aiohttp import http_exceptions, web
 
 from cerebrum.activation import Activity, Clock
 from cerebrum.auth import bearer_ok
+from cerebrum.context import RequestContext
+from cerebrum.context import request_id as new_request_id
 from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
@@ -41,13 +41,11 @@ from .state import (
     METRICS,
     SETTINGS,
     SLOTS,
-    RequestContext,
 )
 
 log = structlog.get_logger("cerebrum.backend")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _OPEN_PATHS = frozenset({"/health"})
 MAX_LINE_BYTES = 8190  # the request line and each header: aiohttp's default, made explicit
 
@@ -110,8 +108,7 @@ def protocol_error(exc: BaseException | None, max_line: int) -> BackendError:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request ID, in-flight accounting, metrics and one structured log line per request."""
     app = request.app
-    given = request.headers.get("X-Request-ID", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id = new_request_id(request.headers.get("X-Request-ID"))
     ctx = request[CONTEXT] = RequestContext(request_id, app[CLOCK]())
     activity, metrics = app[ACTIVITY], app[METRICS]
     activity.begin()

@@ -25,6 +25,8 @@ from typing import Any
 import llama_cpp
 import structlog
 
+from cerebrum.activation import Clock
+
 from . import logprobs, prompt_cache
 from .chat import ChatFormatter, make_formatter
 from .decode import decode, invariant_batch
@@ -38,8 +40,6 @@ from .speculative import DraftConfig, Drafter
 from .stops import StopScanner
 
 log = structlog.get_logger("cerebrum.backend")
-
-Clock = Callable[[], float]
 
 
 class MeteredLlama(llama_cpp.Llama):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from cerebrum.activation import Activity
+from cerebrum.context import RequestContext
 from cerebrum.cors import Cors
 
 from .engine import ModelSlot
@@ -22,15 +22,6 @@ ACTIVITY = web.AppKey("activity", Activity)
 CLOCK = web.AppKey("clock", Callable[[], float])
 CORS = web.AppKey("cors", Cors)
 IDENTITIES = web.AppKey("identities", dict[str, ModelIdentity])
-
-
-@dataclass
-class RequestContext:
-    """Per-request facts the middleware logs: id, start time, and fields handlers add."""
-
-    request_id: str
-    started: float
-    log: dict[str, object] = field(default_factory=dict)
 
 
 CONTEXT = web.RequestKey("context", RequestContext)

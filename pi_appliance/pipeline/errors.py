@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from cerebrum.config import ConfigError
+
+__all__ = ["ConfigError", "OverBudget", "PipelineError"]
+
 
 class PipelineError(Exception):
     """Base of every error the context pipeline raises on purpose."""
-
-
-class ConfigError(PipelineError, ValueError):
-    """A pipeline setting is out of range; the message names the key."""
 
 
 class OverBudget(PipelineError):

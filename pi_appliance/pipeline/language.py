@@ -9,8 +9,6 @@ from types import MappingProxyType
 
 from .segment import is_code_line
 
-LANGUAGES = ("python", "javascript", "typescript", "rust", "c", "cpp")
-
 ALIASES = MappingProxyType({
     "python": "python", "py": "python", "python3": "python", "py3": "python", "pyi": "python",
     "javascript": "javascript", "js": "javascript", "jsx": "javascript", "mjs": "javascript",

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cerebrum.languages import LANGUAGES
 from pi_appliance.pipeline import OverBudget, PipelineConfig, detect_language, prepare
 from pi_appliance.pipeline.chunk import chunk
 from pi_appliance.pipeline.dedup import dedup
 from pi_appliance.pipeline.extract import extract, mentions
-from pi_appliance.pipeline.language import LANGUAGES
 from pi_appliance.pipeline.rank import rank, resolve_named, select
 from pi_appliance.pipeline.scan import mask, scan
 from pi_appliance.pipeline.segment import is_code_line, segment

@@ -205,7 +205,7 @@ def test_fragments_in_any_language_chunk_whole_lines_and_quickly(path):
     import random
     import time
 
-    from pi_appliance.pipeline.language import LANGUAGES
+    from cerebrum.languages import LANGUAGES
 
     text = (CORPUS / path).read_text()
     rnd = random.Random(path)
