@@ -9,12 +9,13 @@ import jinja2
 import llama_cpp
 from llama_cpp import llama_chat_format
 
+from . import tools
 from .errors import BadRequest
 
 ChatFormatter = Callable[..., llama_chat_format.ChatFormatterResponse]
 
 
-def _plain(messages: Sequence[dict[str, str]], **_: Any) -> llama_chat_format.ChatFormatterResponse:
+def _plain(messages: Sequence[dict[str, Any]], **_: Any) -> llama_chat_format.ChatFormatterResponse:
     """For base models without a template: the contents one after another."""
     return llama_chat_format.ChatFormatterResponse(
         prompt="\n\n".join(m["content"] for m in messages) + "\n"
@@ -42,11 +43,20 @@ def make_formatter(llm: llama_cpp.Llama, chat_format: str) -> ChatFormatter:
     )
 
 
+def renders_tools(llm: llama_cpp.Llama, chat_format: str) -> bool:
+    """Whether the formatter for `chat_format` renders tools: only a GGUF template that
+    reads them does."""
+    template = llm.metadata.get("tokenizer.chat_template")
+    return chat_format == "auto" and tools.supports(template)
+
+
 def chat_tokens(llm: llama_cpp.Llama, formatter: ChatFormatter,
-                messages: Sequence[dict[str, str]]) -> tuple[list[int], tuple[str, ...]]:
-    """Prompt tokens and extra stop strings for a chat request."""
+                messages: Sequence[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+                ) -> tuple[list[int], tuple[str, ...]]:
+    """Prompt tokens and extra stop strings for a chat request (`tools`: OpenAI's tool
+    objects, for a template that renders them)."""
     try:
-        result = formatter(messages=[dict(m) for m in messages])
+        result = formatter(messages=[dict(m) for m in messages], tools=tools)
     except (jinja2.TemplateError, ValueError) as exc:
         # A template's raise_exception("…") tells the user what the model expects.
         raise BadRequest(f"messages do not fit the model's chat template: {exc}",

@@ -28,7 +28,7 @@ import structlog
 from cerebrum.activation import Clock
 
 from . import logprobs, prompt_cache
-from .chat import ChatFormatter, make_formatter
+from .chat import ChatFormatter, make_formatter, renders_tools
 from .decode import decode, invariant_batch
 from .errors import ModelLoadError, Overloaded
 from .fim import IndentGuard
@@ -197,6 +197,7 @@ class LoadedModel:
     vocab: Any
     n_ctx: int
     cache: prompt_cache.PromptCache | None
+    tools: bool = False  # its chat template renders tools
 
 
 class ModelSlot:
@@ -260,7 +261,8 @@ class ModelSlot:
                  if self.spec.prompt_cache_bytes > 0 else None)
         return LoadedModel(llm=llm, formatter=make_formatter(llm, self.spec.chat_format),
                            vocab=llama_cpp.llama_model_get_vocab(llm.model),
-                           n_ctx=llm.n_ctx(), cache=cache)
+                           n_ctx=llm.n_ctx(), cache=cache,
+                           tools=renders_tools(llm, self.spec.chat_format))
 
     async def generate(self, tokens: list[int], params: GenerationParams, max_tokens: int,
                        extra_stops: tuple[str, ...] = (),

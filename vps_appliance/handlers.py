@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from cerebrum.openai import error_body
 
-from . import chat, fim_service, sampling, structured
+from . import chat, fim_service, sampling, structured, tools
 from .engine import Control, Done, Event, Failed, LoadedModel, ModelSlot, Piece
 from .errors import BackendError, BadRequest, ClientStalled, NotFound, PayloadTooLarge
 from .infill import parse_infill, select_fields, timings
@@ -73,6 +73,7 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
     req = _parse(kind, body, slot, settings.max_tokens_cap)
     model = await slot.model()
     control = None
+    tooling = _tooling(req, model, slot.spec.name)
     if req.suffix is not None:  # fill in the middle (Continue's autocomplete)
         prepared = await asyncio.to_thread(fim_service.prepare, model, slot.spec, req.params,
                                            prefix=req.prompt, suffix=req.suffix)
@@ -81,8 +82,9 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
         request[CONTEXT].log["fim_cut"] = prepared.cut.any
     else:
         if kind == "chat":
-            tokens, stops = await asyncio.to_thread(chat.chat_tokens, model.llm,
-                                                    model.formatter, req.messages)
+            tokens, stops = await asyncio.to_thread(
+                chat.chat_tokens, model.llm, model.formatter,
+                tools.template_messages(req.messages), tooling.template_tools())
         else:
             tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
             stops = ()
@@ -90,7 +92,7 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
                                        slot.spec.sampling.max_tokens, model.n_ctx)
     control = await _with_drafting(control or Control(), model, slot.spec, req.speculative,
                                    req.prediction)
-    control = await _with_options(control, model, req, settings.max_n)
+    control = await _with_options(control, model, req, settings.max_n, tooling)
     request[CONTEXT].log["prompt_tokens"] = len(tokens)
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(tokens))
     env = Envelope.new(kind, request[CONTEXT].request_id, slot.spec.name,
@@ -100,7 +102,8 @@ async def completions(request: web.Request, kind: Kind) -> web.StreamResponse:
         first = await anext(events)  # queueing and load errors still get a proper status
         _first_token(request, first)
         shape = Response(env, n=control.n, with_logprobs=req.options.logprobs,
-                         prompt_chars=len(req.prompt))
+                         prompt_chars=len(req.prompt), tool_calls=tooling.active,
+                         parallel_tool_calls=tooling.parallel, tool_names=tooling.names)
         if req.stream:
             return await _stream(request, shape, first, events, req.options.include_usage)
         return await _collect(request, shape, first, events)
@@ -127,16 +130,30 @@ async def _with_drafting(control: Control, model: LoadedModel, spec: ModelSpec,
     return dataclasses.replace(control, drafting=config, prediction=tuple(tokens))
 
 
+def _tooling(req: CompletionRequest, model: LoadedModel, name: str) -> tools.Tooling:
+    """The request's tools; a 400 where the model's chat template cannot render them."""
+    opts = req.options
+    tooling = tools.Tooling.of(opts.tools, opts.tool_choice, opts.parallel_tool_calls)
+    if tooling.active and not model.tools:
+        raise BadRequest(f"model {name!r} does not support tools: its chat template does not "
+                         "render them", param="tools", code="tools_unsupported")
+    return tooling
+
+
 async def _with_options(control: Control, model: LoadedModel, req: CompletionRequest,
-                        max_n: int) -> Control:
-    """The request's OpenAI generation options: logit_bias, penalties, response_format,
-    logprobs, n."""
+                        max_n: int, tooling: tools.Tooling) -> Control:
+    """The request's OpenAI generation options: logit_bias, penalties, response_format (or
+    a forced tool call's grammar), logprobs, n."""
     opts = req.options
     if opts.n > max_n:
         raise BadRequest(f"'n' must be at most {max_n} on this server (max_n), got {opts.n}",
                          param="n")
     fmt = structured.from_wire(opts.response_format)
-    grammar = await asyncio.to_thread(structured.grammar, fmt) if fmt.type != "text" else None
+    if fmt.type != "text" and tooling.active:
+        raise BadRequest("'response_format' together with tools is not supported: send "
+                         "tool_choice \"none\", or no response_format", param="response_format")
+    grammar = await asyncio.to_thread(structured.grammar, fmt) if fmt.type != "text" else \
+        await asyncio.to_thread(tooling.grammar)
     samplers = sampling.with_request(
         control.samplers, model.llm.n_vocab(), logit_bias=opts.logit_bias,
         presence_penalty=opts.presence_penalty, frequency_penalty=opts.frequency_penalty,
@@ -189,7 +206,8 @@ async def _stream(request: web.Request, shape: Response, first: Event,
     event = first
     while True:
         if isinstance(event, Piece):
-            await send(shape.piece(event))
+            for chunk in shape.piece(event):
+                await send(chunk)
         elif isinstance(event, Failed):
             error = error_body(event.message, "server_error", "generation_failed")
             await _send(response, sse(error), timeout)

@@ -93,9 +93,14 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
           "json_schema, enforced by llama.cpp grammar sampling (the answer parses and matches "
           "the schema, strict or not); schema keywords the grammar cannot enforce (minimum, "
           "patternProperties, remote $ref, unanchored pattern, …) are a 400 naming them"),
-    Field("tools", CHAT, REFUSED, _NOT_YET, neutral=([],)),
-    Field("tool_choice", CHAT, REFUSED, _NOT_YET, neutral=("none",)),
-    Field("parallel_tool_calls", CHAT, REFUSED, _NOT_YET, neutral=(True,)),
+    Field("tools", CHAT, HONOURED, "functions rendered by the model's own chat template "
+          "(a model whose template has none: a 400); the answer's <tool_call> blocks become "
+          "message.tool_calls (streamed as delta.tool_calls), finish_reason tool_calls; "
+          "tool messages and assistant tool_calls round-trip; not with a response_format"),
+    Field("tool_choice", CHAT, HONOURED, "none (tools not offered), auto (default with "
+          "tools), required or a named function (a grammar forces the call)"),
+    Field("parallel_tool_calls", CHAT, HONOURED, "false: at most one call (the first; forced "
+          "calls: one)"),
     Field("functions", CHAT, REFUSED, "deprecated by OpenAI for tools; send tools",
           neutral=([],)),
     Field("function_call", CHAT, REFUSED, "deprecated by OpenAI for tool_choice",

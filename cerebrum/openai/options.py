@@ -7,6 +7,7 @@ Only their shape is checked here; what a tier can do with a value (the backend's
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -151,13 +152,74 @@ def _stream_options(body: dict[str, Any]) -> bool:
     return bool(value.get("include_usage", False))
 
 
+def _tools(body: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    value = body.get("tools")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_TOOLS:
+        raise InvalidRequest(f"'tools' must be an array of up to {MAX_TOOLS} tools", "tools")
+    names = set()
+    for i, tool in enumerate(value):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or set(tool) - {
+                "type", "function"} or not isinstance(function, dict):
+            raise InvalidRequest(f"tools[{i}] must be {{\"type\": \"function\", \"function\": "
+                                 "{name, description?, parameters?, strict?}}", "tools")
+        name = function.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or name in names:
+            raise InvalidRequest(f"tools[{i}].function.name must be a unique name of 1 to 64 "
+                                 "letters, digits, '_' or '-'", "tools")
+        names.add(name)
+        extra = set(function) - {"name", "description", "parameters", "strict"}
+        if extra or not isinstance(function.get("description", ""), str) or not isinstance(
+                function.get("parameters", {}), dict) or not isinstance(
+                function.get("strict", False), bool | None):
+            raise InvalidRequest(f"tools[{i}].function: description must be a string, "
+                                 "parameters a JSON Schema object, strict a boolean"
+                                 + (f"; unknown {sorted(extra)}" if extra else ""), "tools")
+    return tuple(value)
+
+
+def _tool_choice(body: dict[str, Any], tools: tuple[dict[str, Any], ...]
+                 ) -> str | dict[str, Any] | None:
+    value = body.get("tool_choice")
+    if value is None:
+        return None
+    named = isinstance(value, dict) and value.get("type") == "function" and isinstance(
+        value.get("function"), dict) and isinstance(value["function"].get("name"), str)
+    if value not in _CHOICES and not named:
+        raise InvalidRequest("'tool_choice' must be \"none\", \"auto\", \"required\" or "
+                             "{\"type\": \"function\", \"function\": {\"name\": …}}",
+                             "tool_choice")
+    if value != "none" and not tools:
+        raise InvalidRequest("'tool_choice' needs 'tools'", "tool_choice")
+    if named and value["function"]["name"] not in {t["function"]["name"] for t in tools}:
+        raise InvalidRequest(f"'tool_choice' names {value['function']['name']!r}, which is "
+                             "not in 'tools'", "tool_choice")
+    return value
+
+
+def _parallel(body: dict[str, Any]) -> bool:
+    value = body.get("parallel_tool_calls")
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest(f"'parallel_tool_calls' must be a boolean, got {_kind(value)}",
+                             "parallel_tool_calls")
+    return value is not False
+
+
 def parse(kind: Kind, body: dict[str, Any]) -> Options:
     """The options of a chat or completion body (absent ones at their defaults)."""
     top = _logprobs(kind, body)
-    return Options(
+    options = Options(
         response_format=response_format(body.get("response_format")),
         logit_bias=logit_bias(body.get("logit_bias")),
         presence_penalty=_penalty(body, "presence_penalty"),
         frequency_penalty=_penalty(body, "frequency_penalty"),
         logprobs=top[0], top_logprobs=top[1], n=_n(body),
         include_usage=_stream_options(body))
+    if kind == "chat":
+        tools = _tools(body)
+        options = dataclasses.replace(options, tools=tools,
+                                      tool_choice=_tool_choice(body, tools),
+                                      parallel_tool_calls=_parallel(body))
+    return options

@@ -34,7 +34,9 @@ SAMPLES: dict[str, Any] = {
     "language": "rust",
 }
 # Fields a sample needs beside it, and samples that differ by endpoint.
-COMPANIONS = {"stream_options": {"stream": True}, "top_logprobs": {"logprobs": True}}
+COMPANIONS = {"stream_options": {"stream": True}, "top_logprobs": {"logprobs": True},
+              "tool_choice": {"tools": SAMPLES["tools"]},
+              "parallel_tool_calls": {"tools": SAMPLES["tools"]}}
 BY_KIND = {("logprobs", "completion"): 2}
 CASES = [(name, kind) for name, f in FIELDS.items() for kind in sorted(f.kinds)
          if name not in ("messages", "prompt")]
@@ -107,18 +109,16 @@ def test_an_unknown_field_is_a_400_naming_it(tier, kind, name):
     assert info.value.param == name and info.value.code == "unknown_parameter"
 
 
-def test_tool_messages_are_the_upstreams_to_judge_in_the_orchestrator():
+def test_tool_messages_are_kept_on_both_tiers():
     messages = [{"role": "user", "content": "weather?"},
                 {"role": "assistant", "content": None, "tool_calls": [
                     {"id": "c1", "type": "function",
                      "function": {"name": "w", "arguments": "{}"}}]},
                 {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]
-    req = openai.parse("chat", {"messages": messages}, 100, "orchestrator")
-    assert req.messages[1]["tool_calls"] == messages[1]["tool_calls"]
-    assert req.messages[2]["tool_call_id"] == "c1"
-    with pytest.raises(openai.InvalidRequest, match=r"messages\[1\].tool_calls") as info:
-        openai.parse("chat", {"messages": messages}, 100, "backend")
-    assert info.value.param == "messages"
+    for tier in ("orchestrator", "backend"):  # the backend renders them with its template
+        req = openai.parse("chat", {"messages": messages}, 100, tier)
+        assert req.messages[1]["tool_calls"] == messages[1]["tool_calls"]
+        assert req.messages[2]["tool_call_id"] == "c1"
 
 
 @pytest.mark.parametrize("message", [{"role": "user", "content": "x", "name": "bob"},

@@ -255,7 +255,7 @@ CASES = [
          "invalid_request", "'top_logprobs' must be an integer between 0 and 20",
          "top_logprobs"),
     Case("tools", build("POST", CHAT, chat(tools=[{"type": "function"}])), 400,
-         "unsupported_parameter", "'tools' is not supported", "tools"),
+         "invalid_request", "tools[0] must be", "tools"),
     Case("unknown-field", build("POST", CHAT, chat(temprature=0.5)), 400, "unknown_parameter",
          "unknown field 'temprature'", "temprature"),
     Case("suffix-not-string", build("POST", COMPLETIONS, prompt(suffix=3)), 400,
