@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cerebrum import openai
-from cerebrum.openai.fields import FIELDS, HONOURED
 
 from . import protocol, routing
 from .errors import BadRequest
@@ -90,7 +89,7 @@ def payload_of(creq: protocol.ClientRequest, prepared: Prepared, max_tokens: int
     likely repeat (unless the client turned it off). Sent to any upstream: ours drafts from
     it, llama-server ignores fields it does not know."""
     payload: dict[str, Any] = {**creq.options, "max_tokens": max_tokens}
-    if not creq.stream and FIELDS["stream_options"].backend == HONOURED:
+    if not creq.stream:
         # The upstream always streams; OpenAI's streams carry usage only when asked.
         payload["stream_options"] = {"include_usage": True}
     if creq.prediction is not None:

@@ -80,17 +80,13 @@ async def test_tool_and_json_mode_conversations_are_not_reduced(fake, http, extr
         assert (await resp.json())["cerebrum"]["context"] == "pipeline"  # reduced without
 
 
-async def test_a_non_streamed_answer_asks_its_upstream_for_usage_only_when_honoured(fake, http):
-    from cerebrum.openai.fields import FIELDS, HONOURED
-
+async def test_a_non_streamed_answer_asks_its_upstream_for_usage(fake, http):
     upstream, url = fake
     async with http.post(url + CHAT, json={"messages": [{"role": "user", "content": "hi"}]}
                          ) as resp:
         body = await resp.json()
     assert body["usage"]["total_tokens"] == 8 and body["choices"][0]["message"]["content"]
-    asked = upstream.bodies[0].get("stream_options")
-    assert asked == ({"include_usage": True}
-                     if FIELDS["stream_options"].backend == HONOURED else None)
+    assert upstream.bodies[0]["stream_options"] == {"include_usage": True}
 
 
 async def test_a_field_nobody_defines_is_refused_by_the_orchestrator(fake, http):
