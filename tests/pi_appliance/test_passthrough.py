@@ -4,12 +4,16 @@ and JSON-mode conversations unreduced, and hands a backend's 400 and its `param`
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import base_url, orchestrator_settings, spec
+from conftest import REAL_MODEL_CACHE, base_url, orchestrator_settings, spec, sse_events
 from faulty import Faulty
+
+from vps_appliance import models
+from vps_appliance.settings import Sampling
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -131,3 +135,67 @@ async def test_the_real_backend_judges_what_the_orchestrator_passes_through(real
         assert answer["cerebrum"]["drafted_tokens"] == drafted[speculative]
         assert answer["system_fingerprint"].startswith("fp_")  # the backend's, passed on
     assert drafted[None] > 0 and drafted[False] == 0
+
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+ASK = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+
+
+async def _answer(http, url: str, body: dict) -> dict:
+    async with http.post(url + CHAT, json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def test_tools_json_logprobs_n_and_usage_through_the_orchestrator_on_qwen(
+        start_backend, start_orchestrator, http):
+    path = models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
+    backend = await start_backend(spec("qwen", path, n_ctx=2048,
+                                       sampling=Sampling(temperature=0.0, max_tokens=80)))
+    url = await start_orchestrator(orchestrator_settings(("vps", base_url(backend)),
+                                                         model="qwen"))
+    # A tool call, folded from the upstream's fragments into one non-streamed message.
+    answer = await _answer(http, url, {"messages": ASK, "tools": [WEATHER]})
+    choice = answer["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather" and call["id"].startswith("call_")
+    assert "paris" in json.loads(call["function"]["arguments"])["city"].lower()
+    assert answer["cerebrum"]["context"] == "raw" and "tools" in answer["cerebrum"][
+        "context_reason"]
+    # The tool's result goes back with the assistant's call: the model answers from it.
+    answer = await _answer(http, url, {"tools": [WEATHER], "max_tokens": 40, "messages": [
+        *ASK, choice["message"],
+        {"role": "tool", "tool_call_id": call["id"], "content": "{\"celsius\": 31}"}]})
+    assert "31" in answer["choices"][0]["message"]["content"]
+    # A JSON schema: the answer parses and has what it requires.
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"], "additionalProperties": False}
+    answer = await _answer(http, url, {"messages": [{"role": "user", "content":
+                                                    "Name a city in France as JSON."}],
+                                       "response_format": {"type": "json_schema", "json_schema": {
+                                           "name": "city", "strict": True, "schema": schema}}})
+    assert isinstance(json.loads(answer["choices"][0]["message"]["content"])["city"], str)
+    # n choices with their logprobs, each folded apart.
+    answer = await _answer(http, url, {"messages": [{"role": "user", "content": "Say hi."}],
+                                       "n": 2, "max_tokens": 3, "logprobs": True,
+                                       "top_logprobs": 2, "temperature": 1.0, "seed": 1})
+    assert [c["index"] for c in answer["choices"]] == [0, 1]
+    for c in answer["choices"]:
+        tokens = c["logprobs"]["content"]
+        assert 1 <= len(tokens) <= 3 and all(len(t["top_logprobs"]) == 2 for t in tokens)
+        assert "".join(t["token"] for t in tokens) == c["message"]["content"]
+    assert answer["usage"]["completion_tokens"] == sum(
+        len(c["logprobs"]["content"]) for c in answer["choices"])
+    # Streamed with include_usage: OpenAI's last chunk (no choices, the usage), then ours.
+    async with http.post(url + CHAT, json={"messages": [{"role": "user", "content": "Hi"}],
+                                           "max_tokens": 4, "stream": True,
+                                           "stream_options": {"include_usage": True}}) as resp:
+        events = [e async for e in sse_events(resp)]
+    *chunks, usage, stats, done = events
+    assert done == "[DONE]" and "cerebrum" in stats
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] >= 1
+    assert all(c["usage"] is None for c in chunks)
