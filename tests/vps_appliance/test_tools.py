@@ -38,6 +38,14 @@ def test_the_parser_splits_content_and_calls_across_pieces():
     assert calls[0].id.startswith("call_")
 
 
+def test_without_parallel_calls_only_the_first_is_kept():
+    two = '<tool_call>{"name": "f", "arguments": {}}</tool_call>\n' \
+          '<tool_call>{"name": "g", "arguments": {}}</tool_call>'
+    parallel, single = Parser(), Parser(parallel=False)
+    assert [c.name for c in parallel.feed(two)[1]] == ["f", "g"]
+    assert [c.name for c in single.feed(two)[1]] == ["f"] and len(single.calls) == 1
+
+
 def test_a_block_that_is_not_a_call_stays_text():
     parser = Parser()
     content, calls = parser.feed("<tool_call>not json</tool_call> and <tool_ca")
