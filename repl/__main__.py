@@ -31,8 +31,9 @@ def checked_url(url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments; a REPL on a terminal, pipe mode otherwise."""
     parser = argparse.ArgumentParser(
-        prog="cerebrum", description="Streaming REPL for the Cerebrum orchestrator. "
-        "Piped: stdin is the code, -m the instruction, the answer goes to stdout.",
+        prog="cerebrum", description="Streaming REPL for the Cerebrum orchestrator, FILEs "
+        "attached. With -m (or piped): stdin or the FILEs are the code, -m the instruction, "
+        "the answer (or with --diff a unified diff of the FILEs) goes to stdout.",
         epilog=f"The API key sent to the orchestrator is the first key in --key-file, else "
         f"{key.VARIABLE}. (CEREBRUM_API_KEYS is the services' list of accepted keys: "
         "the client does not read it.)")
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="auto", help="a model or route name, or auto")
     parser.add_argument("--lang", default="auto", choices=(*commands.LANGUAGES, "auto"))
     parser.add_argument("--raw", action="store_true", help="skip the context pipeline")
+    parser.add_argument("--diff", action="store_true", help="with -m and FILEs: print a "
+                        "unified diff of the FILEs the answer changes (for git apply)")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="files to attach (paths "
+                        "relative to the working directory; then stdin is not read)")
     args = parser.parse_args(argv)
     try:
         url = checked_url(args.url)
@@ -54,10 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if (hint := key.hint(os.environ, api_key)) is not None:
         print(hint, file=sys.stderr)
+    if args.diff and args.message is None:
+        print("cerebrum: --diff needs -m/--message (pipe mode)", file=sys.stderr)
+        return 2
     if sys.stdin.isatty() and sys.stdout.isatty() and args.message is None:
-        return interactive(url, api_key)
+        return interactive(url, api_key, args.files)
     opts = commands.Options(model=args.model, language=args.lang, raw=args.raw)
-    return main_pipe(url, api_key, args.message, opts)
+    return main_pipe(url, api_key, args.message, opts, tuple(args.files), args.diff)
 
 
 if __name__ == "__main__":

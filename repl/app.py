@@ -12,10 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from . import client, commands, display, editor, history, sanitize
+from . import attach, client, commands, conversation, display, editor, history, sanitize, store
 from .editor import Action, Editor
 from .errors import ReplError
 from .terminal import PASTE_OFF, PASTE_ON, Keys, Paste, raw
+from .workbench import Change, Workbench, paths, write
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -24,13 +25,15 @@ class Repl:
     """One terminal session against one orchestrator."""
 
     def __init__(self, url: str, *, api_key: str | None, fd: int, out: TextIO,
-                 style: display.Style, history_path: Path):
+                 style: display.Style, history_path: Path, work: Workbench):
         self.url, self.api_key, self.fd, self.out, self.style = url, api_key, fd, out, style
         self.history_path = history_path
         self.history = history.load(history_path)
+        self.work = work
         self.opts = commands.Options()
         self.pending: list[str] = []
         self.last_prompt: str | None = None
+        self.last_messages: list[dict[str, str]] | None = None
         self.last_stats: dict | None = None
         self.keys = Keys(fd)
 
@@ -158,7 +161,13 @@ class Repl:
         except OSError as exc:
             self.say(self.style.error(f"history not saved: {type(exc).__name__}"))
         self.last_prompt = entry
-        self.ask(entry)
+        for line in self.work.attach(attach.mentions(entry)):
+            self.say(self.style.dim(line))
+        messages = self.work.messages(entry)
+        self.last_messages = messages
+        answer = self.ask(messages)
+        if answer is not None:
+            self.work.finish(entry, answer)
         return True
 
     def command(self, line: str) -> bool:
@@ -173,24 +182,86 @@ class Repl:
             self.say(commands.help_text())
         elif outcome.action == "clear":
             self.write(CLEAR)
-            self.last_prompt, self.last_stats = None, None
+            self.last_prompt, self.last_stats, self.last_messages = None, None, None
         elif outcome.action == "stats":
             self.say(display.stats_text(self.last_stats) if self.last_stats
                      else "no stats yet: ask something first")
         elif outcome.action == "context":
-            prompt = "\n".join(self.pending) if self.pending else self.last_prompt
-            if prompt is None:
+            messages = self.work.messages("\n".join(self.pending)) if self.pending \
+                else self.last_messages
+            if messages is None:
                 self.say("nothing to preview yet: ask something first")
             else:
-                body = commands.request_body(prompt, self.opts, stream=False)
+                body = commands.request_body(messages, self.opts, stream=False)
                 found = asyncio.run(client.preview(self.url, body, self.api_key))
                 self.say(display.preview_text(found, self.style))
+        else:
+            self.work_command(outcome.action, outcome.arg)
         return True
 
-    def ask(self, prompt: str) -> None:
-        """Stream the answer as it arrives, scrubbed for the terminal; Ctrl-C cancels it."""
+    def work_command(self, action: str, arg: str) -> None:
+        """The conversation and file commands."""
+        work = self.work
+        if action == "new":
+            self.say(work.new())
+        elif action == "history":
+            self.say(sanitize.clean(conversation.history_text(work.conv)))
+        elif action == "undo":
+            self.say(sanitize.clean(work.undo()))
+        elif action == "resume":
+            self.say(sanitize.clean(work.resume(arg)))
+        elif action == "add":
+            for line in work.attach(paths(arg)):
+                self.say(sanitize.clean(line))
+        elif action == "drop":
+            self.say(sanitize.clean(work.drop(paths(arg))))
+        elif action == "files":
+            self.say(sanitize.clean(work.files_text()))
+        elif action == "diff":
+            for change in work.changes(arg, writing=False):
+                self.show(change)
+        elif action in ("apply", "save"):
+            self.write_back(work.changes(arg, writing=True), confirm_new=action == "apply")
+
+    def show(self, change: Change) -> None:
+        """A change's diff (or that there is none), with a note when its block is cut off."""
+        if not change.diff:
+            self.say(f"{sanitize.clean(change.name)}: no changes")
+        else:
+            self.say(display.diff_text(change.diff, self.style))
+        if not change.complete:
+            self.say(self.style.error(f"{sanitize.clean(change.name)}: the answer's code "
+                                      "block is cut off (no closing fence)"))
+
+    def write_back(self, changes: list[Change], *, confirm_new: bool) -> None:
+        """Show the diffs and write after a y/N (a new file by :save needs none)."""
+        asking = [c for c in changes if c.diff and c.complete and (confirm_new or c.old)]
+        for change in asking:
+            self.show(change)
+        if asking:
+            names = ", ".join(sanitize.clean(c.name) for c in asking)
+            backups = ", ".join(sanitize.clean(c.name) + ".orig" for c in asking if c.old)
+            if not self.confirm(f"write {names}" + (f" (old kept as {backups})" if backups
+                                                     else "") + "? [y/N] "):
+                self.say("not written")
+                return
+        for line in write(changes):
+            self.say(sanitize.clean(line))
+
+    def confirm(self, question: str) -> bool:
+        """Ask; True only for y or Y (any other key, Enter or Ctrl-C is no)."""
+        self.write(self.style.bold(question))
+        with raw(self.fd):
+            key = self.keys.read()
+        yes = key in ("y", "Y")
+        self.say("y" if yes else "n")
+        return yes
+
+    def ask(self, messages: list[dict[str, str]]) -> client.Answer | None:
+        """Stream the answer as it arrives, scrubbed for the terminal; Ctrl-C cancels it
+        (None: a cancelled answer is not kept in the conversation)."""
         answer = client.Answer()
-        body = commands.request_body(prompt, self.opts)
+        body = commands.request_body(messages, self.opts)
         scrub, last = sanitize.Scrubber(), ""
 
         def show(piece: str) -> None:
@@ -208,13 +279,14 @@ class Repl:
                     self.write("\n")
         if not done:
             self.say(self.style.dim("[cancelled]"))
-            return
+            return None
         self.last_stats = answer.stats
         elapsed = time.monotonic() - answer.started
         ttft = None if answer.first_token is None else \
             (answer.first_token - answer.started) * 1000
         rate = answer.tokens / elapsed if elapsed > 0 else None
         self.say(self.style.dim(display.status_line(answer.stats, answer.tokens, ttft, rate)))
+        return answer
 
     async def _stream(self, body: dict, answer: client.Answer,
                       show: Callable[[str], None]) -> bool:
@@ -236,9 +308,12 @@ def colour_wanted(out: TextIO) -> bool:
     return out.isatty() and "NO_COLOR" not in os.environ
 
 
-def interactive(url: str, api_key: str | None) -> int:
-    """Run the REPL on this terminal."""
+def interactive(url: str, api_key: str | None, files: list[str]) -> int:
+    """Run the REPL on this terminal, `files` attached."""
+    work = Workbench(Path.cwd(), store.default_dir())
     repl = Repl(url, api_key=api_key, fd=sys.stdin.fileno(), out=sys.stdout,
                 style=display.Style(colour_wanted(sys.stdout)),
-                history_path=history.default_path())
+                history_path=history.default_path(), work=work)
+    for line in work.attach(files):
+        repl.say(sanitize.clean(line))
     return repl.run()

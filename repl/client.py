@@ -23,6 +23,7 @@ class Answer:
 
     text: str = ""
     tokens: int = 0
+    prompt_tokens: int | None = None  # the whole request's, from the usage chunk
     stats: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     first_token: float | None = None
@@ -87,6 +88,8 @@ def _take(event: dict[str, Any], on_text: Callable[[str], None], answer: Answer)
     usage = event.get("usage")
     if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
         answer.tokens = usage["completion_tokens"]
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        answer.prompt_tokens = usage["prompt_tokens"]
     for choice in event.get("choices") or []:
         piece = (choice.get("delta") or {}).get("content") or ""
         if piece:

@@ -15,8 +15,21 @@ COMMANDS = {
     ":stats": "the last answer's stats",
     ":raw": "on|off — skip the context pipeline (send the prompt as typed)",
     ":clear": "clear the screen and forget the last prompt",
+    ":new": "start a new conversation (attached files stay attached)",
+    ":history": "the conversation's turns with their token counts",
+    ":undo": "drop the conversation's last exchange",
+    ":resume": "[N] — list saved conversations, or reopen number N",
+    ":add": "PATH… — attach files (also: @path in a prompt)",
+    ":drop": "[PATH…] — detach files (all without a PATH)",
+    ":files": "the attached files",
+    ":save": "PATH — write the last answer's code block to PATH",
+    ":diff": "[PATH] — the last answer's changes to an attached file (or PATH), as a diff",
+    ":apply": "[PATH] — write them after a y/N confirmation (old file kept as PATH.orig)",
     ":quit": "exit (as does Ctrl-D on an empty line)",
 }
+
+
+TAKES_PATHS = frozenset({":add", ":drop", ":save", ":diff", ":apply"})
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,8 @@ class Outcome:
 
     options: Options
     message: str = ""
-    action: str = ""   # "", "help", "context", "stats", "clear", "quit"
+    action: str = ""   # "", or the command's name without its colon
+    arg: str = ""      # what followed the command, for those that take one
 
 
 def is_command(line: str) -> bool:
@@ -67,6 +81,12 @@ def run(line: str, opts: Options) -> Outcome:
         if arg not in ("on", "off"):
             return Outcome(opts, usage)
         return Outcome(replace(opts, raw=arg == "on"), f"raw: {arg}")
+    if name in (":add", ":save") and not arg:
+        return Outcome(opts, usage)
+    if name == ":resume" and arg and not arg.isdigit():
+        return Outcome(opts, usage)
+    if name in TAKES_PATHS or name == ":resume":
+        return Outcome(opts, "", name[1:], arg)
     if arg:
         return Outcome(opts, f"{name} takes no argument")
     if name == ":multi":
@@ -96,10 +116,10 @@ def complete(text: str) -> tuple[str, tuple[str, ...]]:
     return prefix, matches if prefix == text else ()
 
 
-def request_body(prompt: str, opts: Options, *, stream: bool = True) -> dict[str, object]:
-    """The chat request for a prompt under the options."""
-    body: dict[str, object] = {"messages": [{"role": "user", "content": prompt}],
-                               "model": opts.model}
+def request_body(messages: list[dict[str, str]], opts: Options, *, stream: bool = True
+                 ) -> dict[str, object]:
+    """The chat request for a conversation's messages under the options."""
+    body: dict[str, object] = {"messages": messages, "model": opts.model}
     if stream:  # the usage chunk gives the status line its exact token count
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -10,6 +10,7 @@ from typing import Any
 from .sanitize import clean
 
 DIM, RED, BOLD, RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
+GREEN, CYAN = "\x1b[32m", "\x1b[36m"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class Style:
     def bold(self, text: str) -> str:
         """Text in bold."""
         return f"{BOLD}{text}{RESET}" if self.colour else text
+
+    def green(self, text: str) -> str:
+        """Text in green."""
+        return f"{GREEN}{text}{RESET}" if self.colour else text
+
+    def cyan(self, text: str) -> str:
+        """Text in cyan."""
+        return f"{CYAN}{text}{RESET}" if self.colour else text
 
 
 def width(text: str) -> int:
@@ -96,3 +105,20 @@ def preview_text(preview: dict[str, Any], style: Style) -> str:
     if not sent and preview.get("prompt"):
         sent.append(str(preview["prompt"]))
     return style.dim(clean(head)) + "\n" + clean("\n".join(sent))
+
+
+def diff_text(diff: str, style: Style) -> str:
+    """A unified diff for the terminal: scrubbed, headers bold, hunks cyan, - red, + green."""
+    out = []
+    for line in clean(diff.rstrip("\n")).split("\n"):
+        if line.startswith(("diff --git", "--- ", "+++ ", "new file")):
+            out.append(style.bold(line))
+        elif line.startswith("@@"):
+            out.append(style.cyan(line))
+        elif line.startswith("-"):
+            out.append(style.error(line))
+        elif line.startswith("+"):
+            out.append(style.green(line))
+        else:
+            out.append(line)
+    return "\n".join(out)

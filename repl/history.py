@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from . import state
 
 LIMIT = 1000
 
 
 def default_path() -> Path:
     """Where the history lives ($XDG_STATE_HOME, default ~/.local/state)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "cerebrum" / "history"
+    return state.state_dir() / "history"
 
 
 def append(entries: tuple[str, ...], entry: str, limit: int = LIMIT) -> tuple[str, ...]:
@@ -42,23 +40,7 @@ def load(path: Path, limit: int = LIMIT) -> tuple[str, ...]:
 
 
 def save(path: Path, entries: tuple[str, ...]) -> None:
-    """Write the entries (JSON-encoded, so multiline entries stay whole), atomically.
-
-    Prompts are private: the directory is created 0700 and the file is 0600 whatever the
-    umask. The text goes to a temporary file of a unique name beside the history, then
-    replaces it in one rename, so REPLs saving at the same time never share a temporary
-    file and a reader sees one whole version or the other.
-    """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries).encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:  # mkstemp creates it 0600
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write the entries (JSON-encoded, so multiline entries stay whole), privately and
+    atomically (`state.write_private`)."""
+    state.write_private(path, "".join(json.dumps(e, ensure_ascii=False) + "\n"
+                                      for e in entries).encode())

@@ -94,9 +94,14 @@ def test_history_file_is_private(services, spawn):
         os.umask(umask)
     screen.send("x = 1\r")
     screen.wait_for(STATUS)
+    screen.wait_for(at_prompt)  # the exchange is saved before the prompt comes back
     assert stat.S_IMODE(history_file().stat().st_mode) == 0o600
     assert stat.S_IMODE(history_file().parent.stat().st_mode) == 0o700
-    assert [p.name for p in history_file().parent.iterdir()] == ["history"]
+    state = history_file().parent
+    assert sorted(p.name for p in state.iterdir()) == ["conversations", "history"]
+    (saved,) = (state / "conversations").iterdir()  # the conversation, private too
+    assert saved.suffix == ".json" and stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert stat.S_IMODE(saved.parent.stat().st_mode) == 0o700
 
 
 def test_multiline_and_paste(services, spawn):
