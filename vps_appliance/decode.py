@@ -71,7 +71,7 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
     batch: _Batch | None = None
 
     def sample() -> Step:
-        token = llama_cpp.llama_sampler_sample(chain.sampler, llm.ctx, -1)
+        token = chain.sample(llm.ctx, -1)
         return token, score(-1, token) if score is not None else None
 
     try:
@@ -100,7 +100,7 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
                     drafter.append([step[0]])
                 continue
             assert batch is not None
-            accepted, step = _verify(llm, chain.sampler, batch, step[0], draft, score)
+            accepted, step = _verify(llm, chain, batch, step[0], draft, score)
             drafter.result(len(draft), len(accepted))
             drafter.append([*(t for t, _ in accepted), step[0]])
             for t in accepted:
@@ -112,7 +112,7 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
         chain.free()
 
 
-def _verify(llm: llama_cpp.Llama, chain: Any, batch: _Batch, last: int, draft: list[int],
+def _verify(llm: llama_cpp.Llama, chain: Chain, batch: _Batch, last: int, draft: list[int],
             score: Scorer | None = None) -> tuple[list[Step], Step]:
     """Evaluate `last` + `draft` in one batch; the drafted tokens the model agrees with, and
     the token it samples after them (the correction, or the one after a whole draft), each
@@ -124,12 +124,12 @@ def _verify(llm: llama_cpp.Llama, chain: Any, batch: _Batch, last: int, draft: l
         raise RuntimeError("llama_decode failed while verifying a draft")
     accepted: list[Step] = []
     for i, drafted in enumerate(draft):
-        sampled = llama_cpp.llama_sampler_sample(chain, llm.ctx, i)
+        sampled = chain.sample(llm.ctx, i)
         if sampled != drafted:
             break
         accepted.append((sampled, score(i, sampled) if score is not None else None))
     else:
-        sampled = llama_cpp.llama_sampler_sample(chain, llm.ctx, len(draft))
+        sampled = chain.sample(llm.ctx, len(draft))
     scored = score(len(accepted), sampled) if score is not None else None
     kept = n_past + 1 + len(accepted)  # `last` and the accepted drafts
     llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), _SEQ, kept, -1)
