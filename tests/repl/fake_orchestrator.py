@@ -35,6 +35,15 @@ async def chat(request: web.Request) -> web.StreamResponse:
                                             "code": "invalid"}}, status=400)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
+    if "OUTSIDE" in prompt:  # an answer for a file attached from outside the directory
+        for piece in ["Here:\n```python ../outside.py\n", "x = 2\n```\n"]:
+            await resp.write(chunk(piece))
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+    if "CUTOFF" in prompt:  # an answer cut off inside its code block
+        await resp.write(chunk("```python\nx = 3\n"))
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
     if "ESCAPES" in prompt:
         for piece in ESCAPES:
             await resp.write(chunk(piece))

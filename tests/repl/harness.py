@@ -142,8 +142,8 @@ def launch() -> Iterator[Callable[..., Screen]]:
     """Start `python -m repl ARGS` in a real 40x200 pseudo-terminal; all closed afterwards."""
     screens: list[Screen] = []
 
-    def start(*args: str, **env: str) -> Screen:
-        screen = Screen.spawn([sys.executable, "-m", "repl", *args], cwd=str(ROOT),
+    def start(*args: str, cwd: Path = ROOT, **env: str) -> Screen:
+        screen = Screen.spawn([sys.executable, "-m", "repl", *args], cwd=str(cwd),
                               env={**os.environ, "TERM": "xterm", **env})
         screens.append(screen)
         return screen
@@ -157,8 +157,8 @@ def launch() -> Iterator[Callable[..., Screen]]:
 def spawn(launch: Callable[..., Screen]) -> Spawn:
     """The REPL against `url` in a real pseudo-terminal, once it shows its prompt."""
 
-    def start(url: str, *args: str, **env: str) -> Screen:
-        screen = launch("--url", url, *args, **env)
+    def start(url: str, *args: str, cwd: Path = ROOT, **env: str) -> Screen:
+        screen = launch("--url", url, *args, cwd=cwd, **env)
         screen.wait_for(at_prompt)
         return screen
 

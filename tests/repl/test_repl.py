@@ -316,3 +316,65 @@ def test_a_shedding_real_orchestrator_is_one_line_with_when_to_retry(slow_servic
 def in_flight(orchestrator: str) -> int:
     with urllib.request.urlopen(orchestrator + "/stats", timeout=10) as resp:
         return json.load(resp)["in_flight"]
+
+
+def test_files_in_the_pty(services, spawn, tmp_path):
+    (tmp_path / "app.py").write_text("x = 1\n")
+    (tmp_path / "blob.bin").write_bytes(b"\x00\x01")
+    screen = spawn(services[0], "app.py", "nope.py", cwd=tmp_path)  # files on the command line
+    assert "attached: app.py (1 lines)\nnope.py: no such file" in screen.text
+    screen.send(":add blob.bin\r")
+    screen.wait_for("blob.bin: a binary file (it holds NUL bytes); not attached")
+    screen.send(":diff\r")
+    screen.wait_for("error: no answer yet: ask something first")
+    screen.send(":save\r")
+    screen.wait_for(":save takes PATH")
+    screen.send(":resume x\r")
+    screen.wait_for(":resume takes [N]")
+    screen.send(":history\r")
+    screen.wait_for("no turns yet in this conversation")
+    screen.send("look at @app.py and @gone.py\r")
+    screen.wait_for(lambda s: "still attached: app.py (1 lines)\ngone.py: no such file"
+                    in s.recent and STATUS.search(s.recent) and at_prompt(s))
+    screen.send(":history\r")
+    screen.wait_for(re.compile(r"  1\. look at @app\.py and @gone\.py \+ app\.py · \d+ tokens "
+                               r"sent · \d+ tokens answered"))
+    screen.send(":drop app.py nope.py\r")
+    screen.wait_for("dropped: app.py\nnope.py: not attached")
+    screen.send(":files\r")
+    screen.wait_for("no files attached")
+    screen.send(":quit\r")
+    assert screen.wait_exit() == 0
+
+
+def test_hostile_or_cut_off_answers_are_not_written(fake_orchestrator, spawn, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "outside.py").write_text("x = 1\n")
+    screen = spawn(fake_orchestrator, cwd=project)
+    screen.send(":add ../outside.py\r")
+    screen.wait_for("attached: ../outside.py (1 lines)")
+    screen.send("OUTSIDE\r")
+    screen.wait_for(lambda s: "x = 2" in s.recent and at_prompt(s))
+    screen.send(":diff\r")  # reading is fine
+    screen.wait_for("+++ b/../outside.py")
+    screen.send(":apply\r")  # writing there was not asked for by name
+    screen.wait_for("error: ../outside.py: outside the working directory")
+    assert (tmp_path / "outside.py").read_text() == "x = 1\n"
+    screen.send(":apply ../outside.py\r")  # named: the user's choice
+    screen.wait_for("? [y/N]")
+    screen.send("\x03")  # Ctrl-C is no
+    screen.wait_for("not written")
+    screen.send(":apply ../outside.py\r")
+    screen.wait_for(lambda s: "? [y/N]" in s.recent)
+    screen.send("Y")
+    screen.wait_for("wrote ../outside.py (the old one is ../outside.py.orig)")
+    assert (tmp_path / "outside.py").read_text() == "x = 2\n"
+    assert (tmp_path / "outside.py.orig").read_text() == "x = 1\n"
+    screen.send("CUTOFF\r")
+    screen.wait_for(lambda s: "x = 3" in s.recent and at_prompt(s))
+    screen.send(":save new.py\r")
+    screen.wait_for("new.py: not written: the answer's code block is cut off (no closing fence)")
+    screen.send(":diff new.py\r")
+    screen.wait_for("new.py: the answer's code block is cut off")
+    assert not (project / "new.py").exists()
