@@ -16,7 +16,8 @@ from typing import Any
 # name (`repl.blocks`), so the model is asked to name them.
 FILES_SYSTEM = ("The user's files are attached as fenced code blocks whose info string is "
                 "the language and the file name (```py app.py). When you change a file, "
-                "answer with the whole new file in one fenced code block named the same way.")
+                "answer with the whole new file in one fenced code block named the same way; "
+                "a new file's block is named by its new name.")
 
 
 @dataclass(frozen=True)
