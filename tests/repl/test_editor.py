@@ -88,8 +88,17 @@ def test_commands_parse_and_reject():
     assert "on|off" in commands.run(":raw maybe", opts).message
     assert commands.complete(":mu") == (":multi ", ())
     assert commands.complete(":") == (":", tuple(commands.COMMANDS))
-    assert commands.request_body("x", commands.Options(raw=True, language="c"))["cerebrum"] \
-        == {"context": "raw"}
+    messages = [{"role": "user", "content": "x"}]
+    body = commands.request_body(messages, commands.Options(raw=True, language="c"))
+    assert body["cerebrum"] == {"context": "raw"} and body["messages"] is messages
+    assert commands.run(":add a.py 'b c.py'", opts) == commands.Outcome(opts, "", "add",
+                                                                        "a.py 'b c.py'")
+    assert commands.run(":add", opts).message == ":add takes PATH…"
+    assert commands.run(":save", opts).message == ":save takes PATH"
+    assert commands.run(":resume 2", opts).action == "resume"
+    assert commands.run(":resume two", opts).message == ":resume takes [N]"
+    assert commands.run(":undo now", opts).message == ":undo takes no argument"
+    assert commands.run(":diff", opts) == commands.Outcome(opts, "", "diff", "")
 
 
 def test_render_places_the_cursor_across_wrapped_rows():

@@ -11,7 +11,7 @@ import pytest
 from repl import workspace
 from repl.client import Answer
 from repl.errors import ReplError
-from repl.workbench import Workbench, write
+from repl.workbench import Workbench, paths, write
 
 
 def test_an_implicit_path_stays_inside_the_working_directory(tmp_path):
@@ -97,3 +97,9 @@ def test_a_cut_off_block_is_not_written(tmp_path):
     assert write(work.changes("", writing=True)) == [
         "a.py: not written: the answer's code block is cut off (no closing fence)"]
     assert (tmp_path / "a.py").read_text() == "x = 1\n"
+
+
+def test_paths_are_split_as_a_shell_would():
+    assert paths("a.py 'my file.py' b\\ c.py") == ["a.py", "my file.py", "b c.py"]
+    with pytest.raises(ReplError, match="cannot read the paths: No closing quotation"):
+        paths("'a.py")
