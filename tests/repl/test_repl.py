@@ -185,6 +185,8 @@ def test_ctrl_c_cancels_the_generation(slow_services, spawn):
         time.sleep(0.1)
     screen.send(":stats\r")
     screen.wait_for("no stats yet")
+    screen.send(":history\r")  # a cancelled answer is not kept in the conversation
+    screen.wait_for("no turns yet in this conversation")
 
 
 def test_orchestrator_down(spawn):
