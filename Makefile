@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-setup-done
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 # llama.cpp is built for this CPU's vector extensions, named explicitly rather than with
 # GGML_NATIVE: a native build on an AMX-capable Xeon compiles llama.cpp's AMX kernels, which
-# segfault on multi-token batches (README, "Decisions"). AVX-512 is used where present.
+# segfault on multi-token batches (docs/decisions.md). AVX-512 is used where present.
 ifeq ($(shell uname -m),x86_64)
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has = $(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)

@@ -1,7 +1,7 @@
 {
   description = "Cerebrum: self-hosted AI code assistant (llama.cpp backend, uConsole orchestrator, REPL)";
 
-  # Every input names a revision (README, "Pinned inputs"): no flake.lock is committed, and
+  # Every input names a revision (docs/deployment.md, "Pinned inputs"): no flake.lock is committed, and
   # Nix locks each input to the revision in its URL, the inputs' own inputs to the revisions
   # in their flake.lock, so the same commit of this flake always means the same system.
   inputs = {

@@ -20,6 +20,7 @@ python3Packages.buildPythonApplication {
     fileset = lib.fileset.unions [
       ../pyproject.toml
       ../README.md
+      ../docs
       ../LICENSE
       ../cerebrum
       ../vps_appliance

@@ -6,7 +6,8 @@ OpenAI's default (`n: 1`, `logprobs: false`, `store: false`), so they are honour
 are. The orchestrator passes every field it does not use itself through to its upstream
 unchanged (which honours or refuses it: ours, llama-server, vLLM); it refuses only what no
 upstream of it could honour. To honour a field: flip its row to HONOURED and read it in
-`request.parse`. `python -m cerebrum.openai.fields` prints the README's table.
+`request.parse`. `python -m cerebrum.openai.fields` prints the table of
+docs/openai-fields.md.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def _cell(status: str, why: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's "OpenAI request fields" table, one row per field."""
+    """docs/openai-fields.md's "OpenAI request fields" table, one row per field."""
     rows = ["| field | endpoints | backend | orchestrator |", "|---|---|---|---|"]
     for f in FIELDS.values():
         where = "both" if f.kinds == BOTH else "chat" if f.kinds == CHAT else "completions"

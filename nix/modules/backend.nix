@@ -187,7 +187,7 @@ in
         max_queue = 8;
         max_tokens_cap = 2048;
       };
-      description = "Further top-level keys of the TOML config (README, \"Backend configuration\"); they win.";
+      description = "Further top-level keys of the TOML config (docs/configuration.md, \"Backend configuration\"); they win.";
     };
 
     openTailnetFirewall = mkOption {

@@ -154,7 +154,7 @@ in
         timeouts.first_token = 180;
         pipeline.top_k = 4;
       };
-      description = "Further TOML config (README, \"Orchestrator configuration\"); it wins.";
+      description = "Further TOML config (docs/configuration.md, \"Orchestrator configuration\"); it wins.";
     };
 
     openTailnetFirewall = mkOption {

@@ -1,5 +1,6 @@
 """The shared OpenAI wire format: every field honoured or refused per tier, unknown fields
-refused, the README's field table generated from the module, errors that cross processes."""
+refused, the table of docs/openai-fields.md generated from the module, errors that cross
+processes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from cerebrum import openai
 from cerebrum.openai.fields import FIELDS, HONOURED, NO_OP, PASSED, REFUSED, markdown_table
 from cerebrum.openai.fold import Folder
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+FIELDS_DOC = Path(__file__).resolve().parents[2] / "docs" / "openai-fields.md"
 BASE = {"chat": {"messages": [{"role": "user", "content": "hi"}]}, "completion": {"prompt": "x"}}
 # A valid value for each field that asks for something (not OpenAI's default).
 SAMPLES: dict[str, Any] = {
@@ -153,9 +154,9 @@ def test_errors_survive_a_process_boundary():
     assert (str(body), body.code, body.param) == ("bad", "invalid_json", None)
 
 
-def test_readme_field_table_is_the_modules():
-    assert markdown_table() in README.read_text(encoding="utf-8"), (
-        "README's 'OpenAI request fields' table is stale: paste "
+def test_docs_field_table_is_the_modules():
+    assert markdown_table() in FIELDS_DOC.read_text(encoding="utf-8"), (
+        "docs/openai-fields.md's 'OpenAI request fields' table is stale: paste "
         "`python -m cerebrum.openai.fields` into it")
 
 

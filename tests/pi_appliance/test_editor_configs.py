@@ -1,4 +1,4 @@
-"""The README's editor configurations ("Editors"): the exact requests llama.vim, llama.vscode and
+"""The editor configurations of docs/editors.md: the exact requests llama.vim, llama.vscode and
 Continue send with them, against a real backend (Qwen2.5-Coder) behind an orchestrator with a key.
 
 The bodies follow the plugins' sources: llama.vim `autoload/llama.vim` (`llama#fim`,
