@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import structlog
 
 from . import upstream
@@ -20,6 +19,9 @@ from .breaker import Breaker, Clock, State
 from .errors import Unavailable, UpstreamError
 from .metrics import BREAKER_VALUES, Metrics
 from .settings import Backend, Route, Settings
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = structlog.get_logger("cerebrum.orchestrator")
 PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions", "infill": "/infill"}
@@ -62,10 +64,11 @@ class Opened:
 
 
 class Proxy:
-    """Opens upstream streams for routes: the least loaded backend first, then the others."""
+    """Opens upstream streams for routes: the least loaded backend first, then the others.
+    `session` gives the pooled session (opened on first use)."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, metrics: Metrics,
-                 clock: Clock):
+    def __init__(self, settings: Settings, session: Callable[[], aiohttp.ClientSession],
+                 metrics: Metrics, clock: Clock):
         self._settings = settings
         self._session = session
         self._metrics = metrics
@@ -123,7 +126,7 @@ class Proxy:
             lease = self.balancer.take(route.name, route.backends, name)
             self._metrics.chosen.labels(name).inc()
             first_token = policy.probe_timeout if breaker.is_probe else timeouts.first_token
-            chunks = upstream.stream(self._session, backend, PATHS[kind],
+            chunks = upstream.stream(self._session(), backend, PATHS[kind],
                                      {**payload, "model": route.model}, request_id,
                                      first_token=first_token,
                                      between_tokens=timeouts.between_tokens, last=last)

@@ -1,12 +1,17 @@
 """The long-lived objects one orchestrator process owns, created by the app factory and the
-startup hook (no module-level state)."""
+startup hook (no module-level state).
+
+Nothing here waits or imports much at start-up: a socket-activated orchestrator starts on the
+connection it then answers, often a `/health`. The pooled upstream session (aiohttp's client)
+is opened on the first call to a backend, and the pipeline's workers start in the background
+(`WorkerPool.run` waits for them before its deadline starts).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from cerebrum.activation import Activity, Clock
 
@@ -17,20 +22,23 @@ from .pipeline.config import PipelineConfig
 from .proxy import Proxy
 from .settings import Settings, Timeouts
 from .stats import Stats
-from .upstream import TokenCounter
+from .upstream import TokenCounter, new_session
 from .workers import WorkerPool
 
-SessionFactory = Callable[[Timeouts], aiohttp.ClientSession]
+if TYPE_CHECKING:
+    import aiohttp
+
+SessionFactory = Callable[[Timeouts], "aiohttp.ClientSession"]
 
 
 @dataclass
 class Services:
-    """What resources reach; `proxy`, `counter` and `session` exist between startup and
-    shutdown."""
+    """What resources reach; `proxy`, `counter` and `workers` exist between startup and
+    shutdown, `session` from the first upstream call to shutdown."""
 
     settings: Settings
     clock: Clock
-    session_factory: SessionFactory
+    session_factory: SessionFactory = new_session
     metrics: Metrics = field(default_factory=Metrics)
     stats: Stats = field(default_factory=Stats)
     load: Load = field(init=False)
@@ -49,14 +57,20 @@ class Services:
         self.pipeline = PipelineConfig(chunk_threshold=p.chunk_threshold, top_k=p.top_k,
                                        min_reduction=p.min_reduction)
 
+    def upstream(self) -> aiohttp.ClientSession:
+        """The pooled upstream session, opened on first use."""
+        if self.session is None:
+            self.session = self.session_factory(self.settings.timeouts)
+        return self.session
+
     async def start(self) -> None:
-        """Open the pooled upstream session (ASGI lifespan startup)."""
-        self.session = self.session_factory(self.settings.timeouts)
-        self.proxy = Proxy(self.settings, self.session, self.metrics, self.clock)
-        self.counter = TokenCounter(self.session, self.settings.timeouts.connect + 5.0,
+        """Set up the proxy and the token counter, and start the pipeline's workers without
+        waiting for them (ASGI lifespan startup)."""
+        self.proxy = Proxy(self.settings, self.upstream, self.metrics, self.clock)
+        self.counter = TokenCounter(self.upstream, self.settings.timeouts.connect + 5.0,
                                     self.metrics)
         self.workers = WorkerPool(self.settings.pipeline.workers)
-        await self.workers.start()
+        self.workers.start()
 
     async def stop(self) -> None:
         """Close the pooled session and stop the pipeline's workers (ASGI lifespan shutdown)."""

@@ -1,4 +1,9 @@
-"""Talking to OpenAI-compatible backends over one pooled aiohttp session."""
+"""Talking to OpenAI-compatible backends over one pooled aiohttp session.
+
+aiohttp's client is imported by the functions that use it, not with this module: it is a
+third of the orchestrator's start-up, and a socket-activated start answers `/health` before
+any request needs a backend.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,16 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from cerebrum.sse import MalformedStream, events
 
 from .errors import UpstreamError, UpstreamRejected
 from .metrics import Metrics
 from .settings import Backend, Timeouts
+
+if TYPE_CHECKING:
+    import aiohttp
 
 # What a backend without the endpoint answers /v1/tokenize with (llama-server: 404, others
 # 405 or 501): remembered, so it is not asked again.
@@ -23,6 +29,8 @@ _NO_TOKENIZE = frozenset({404, 405, 501})
 
 def new_session(timeouts: Timeouts, limit: int = 32) -> aiohttp.ClientSession:
     """The process's one pooled session: keep-alive, bounded connections, connect timeout."""
+    import aiohttp
+
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=60)
     return aiohttp.ClientSession(
         connector=connector,
@@ -49,6 +57,8 @@ def retry_after(resp: aiohttp.ClientResponse) -> int | None:
 
 async def _raise_for(resp: aiohttp.ClientResponse, backend: Backend) -> None:
     """Translate an upstream error status at the boundary."""
+    import aiohttp
+
     try:
         body = await resp.json(content_type=None)
         error = body.get("error", {}) if isinstance(body, dict) else {}
@@ -80,6 +90,8 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
     the TCP handshake, a round trip over the tailnet); leaving the iteration early (the client
     went away) closes the connection, which the backend sees as a disconnect and stops.
     """
+    import aiohttp
+
     loop = asyncio.get_running_loop()
     first_by = loop.time() + first_token
     resp: aiohttp.ClientResponse | None = None
@@ -135,6 +147,8 @@ async def _post(session: aiohttp.ClientSession, backend: Backend, path: str,
                 body: dict[str, Any], request_id: str) -> aiohttp.ClientResponse:
     """POST, retried when a pooled connection turns out to be closed; UpstreamError when
     the backend cannot be reached."""
+    import aiohttp
+
     for attempt in range(_STALE_RETRIES + 1):
         try:
             return await session.post(backend.url + path, json=body,
@@ -151,6 +165,8 @@ async def _post(session: aiohttp.ClientSession, backend: Backend, path: str,
 async def _drained(resp: aiohttp.ClientResponse, limit: float = 1.0) -> bool:
     """Read what is left of the body after [DONE] (the chunked terminator), so the
     connection can go back to the pool; False if it does not end within `limit` seconds."""
+    import aiohttp
+
     try:
         async with asyncio.timeout(limit):
             while not resp.content.at_eof():
@@ -163,10 +179,11 @@ async def _drained(resp: aiohttp.ClientResponse, limit: float = 1.0) -> bool:
 
 class TokenCounter:
     """Exact token counts from a backend's /v1/tokenize, cached per model (bounded LRU); a
-    backend that turns out not to have the endpoint is remembered and not asked again."""
+    backend that turns out not to have the endpoint is remembered and not asked again.
+    `session` gives the pooled session (opened on first use)."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float, metrics: Metrics,
-                 size: int = 512):
+    def __init__(self, session: Callable[[], aiohttp.ClientSession], timeout: float,
+                 metrics: Metrics, size: int = 512):
         self._session = session
         self._timeout = timeout
         self._metrics = metrics
@@ -180,6 +197,8 @@ class TokenCounter:
 
     async def count(self, backend: Backend, model: str, text: str, request_id: str) -> int:
         """Tokens of `text` for `model` on `backend`; UpstreamError if it cannot tell."""
+        import aiohttp
+
         key = (backend.name, model, hashlib.blake2b(text.encode(), digest_size=16).digest())
         if (hit := self._cache.get(key)) is not None:
             self._cache.move_to_end(key)
@@ -187,7 +206,7 @@ class TokenCounter:
         outcome = "failed"
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._session.post(
+                async with self._session().post(
                         backend.url + "/v1/tokenize", json={"model": model, "text": text,
                                                             "add_special": False},
                         headers=_headers(backend, request_id)) as resp:

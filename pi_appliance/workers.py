@@ -64,15 +64,24 @@ class WorkerPool:
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: set[_Worker] = set()
         self._spawning: set[asyncio.Task[None]] = set()
+        self._ready: asyncio.Future[None] | None = None  # the workers' start (`start`)
 
-    async def start(self) -> None:
-        """Start the workers and wait until each has imported the pipeline, so the first
-        request does not spend its deadline on a worker's start-up."""
+    def start(self) -> None:
+        """Start the workers in the background (a socket-activated start answers `/health`
+        without waiting for them); `run` waits until they have imported the pipeline before
+        its deadline starts, so the first request does not spend it on a worker's start-up."""
+        self._ready = asyncio.ensure_future(self._start())
+
+    async def _start(self) -> None:
         for _ in range(self._size):
             await self._spawn()
 
     async def stop(self) -> None:
         """Stop every worker: end of input, then kill what is still there."""
+        if self._ready is not None:
+            self._ready.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WorkerFailed):
+                await self._ready
         for task in list(self._spawning):
             task.cancel()
         for worker in list(self._all):
@@ -90,6 +99,8 @@ class WorkerPool:
         its result or its exception; TimeoutError past the deadline, WorkerFailed if the
         worker died."""
         message = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        if self._ready is not None:  # WorkerFailed if they did not start
+            await asyncio.shield(self._ready)
         async with asyncio.timeout(timeout):
             worker = await self._idle.get()
             try:

@@ -46,7 +46,7 @@ async def test_every_field_reaches_the_backend_unchanged_with_only_its_own_heade
     settings = dataclasses.replace(settings, backends=(Backend("f", url, api_key="key-f"),))
     session = new_session(Timeouts())
     try:
-        proxy = Proxy(settings, session, Metrics(), time.monotonic)
+        proxy = Proxy(settings, lambda: session, Metrics(), time.monotonic)
         opened = await proxy.open(settings.route("qwen"), "chat",
                                   {**PAYLOAD, "model": "auto"}, "req-42")
         chunks = [opened.first, *[c async for c in opened.rest]]
