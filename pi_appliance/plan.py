@@ -12,9 +12,10 @@ from cerebrum import openai
 
 from . import protocol, routing
 from .errors import BadRequest
-from .pipeline import Prepared, prepare
+from .pipeline import Prepared, prepare, prepare_chat
 from .pipeline.budget import TOKEN_ESTIMATES, TokenCounter
 from .pipeline.config import PipelineConfig
+from .pipeline.conversation import as_sent, current_index, message_tokens
 from .pipeline.errors import OverBudget
 from .pipeline.language import detect_language
 from .settings import Settings
@@ -46,11 +47,14 @@ def choose_and_prepare(creq: protocol.ClientRequest, settings: Settings, cfg: Pi
                               language_reason=why)
     budget = budget_of(decision, max_tokens)
     left_alone = creq.left_alone
+    # A chat is budgeted whole: its older turns give way before the current message's code.
+    run = prepare if creq.kind == "completion" else prepare_chat
     try:
-        prepared = prepare(creq.content, cfg, language=decision.language,
-                           count_tokens=TOKEN_ESTIMATES[decision.route.tokenizer],
-                           budget_tokens=budget, mode="raw" if left_alone else creq.context,
-                           clock=clock)
+        prepared = run(creq.content if creq.kind == "completion" else creq.messages, cfg,
+                       language=decision.language,
+                       count_tokens=TOKEN_ESTIMATES[decision.route.tokenizer],
+                       budget_tokens=budget, mode="raw" if left_alone else creq.context,
+                       clock=clock)
     except OverBudget as exc:
         raise BadRequest(f"the prompt does not fit {decision.route.model}: {exc}",
                          code="context_length_exceeded") from None
@@ -69,17 +73,26 @@ def budget_of(decision: routing.Decision, max_tokens: int) -> int:
     return budget
 
 
-def passthrough(text: str, reason: str, count_tokens: TokenCounter, budget: int,
-                language: str | None, elapsed_ms: float) -> Prepared:
-    """The raw prompt as it came (when the pipeline could not finish in time), if it fits."""
+def passthrough(creq: protocol.ClientRequest, reason: str, count_tokens: TokenCounter,
+                budget: int, elapsed_ms: float) -> Prepared:
+    """The raw prompt, or the conversation, as it came (when the pipeline could not finish
+    in time), if it fits."""
+    text = creq.content
     tokens = count_tokens(text)
-    if tokens > budget:
-        raise BadRequest(f"the prompt is about {tokens} tokens, over the budget of {budget}, "
-                         f"and the context pipeline ran out of time reducing it",
+    others, older = 0, None
+    if creq.kind == "chat":
+        last = current_index(creq.messages)
+        history = as_sent(creq.messages[:last], count_tokens)
+        others = history.tokens + message_tokens(creq.messages[last + 1:], count_tokens)
+        older = history.older
+    if tokens + others > budget:
+        raise BadRequest(f"the prompt is about {tokens + others} tokens, over the budget of "
+                         f"{budget}, and the context pipeline ran out of time reducing it",
                          code="context_length_exceeded")
-    return Prepared("raw", reason, language, "not detected (pipeline timed out)", None, (),
-                    [{"role": "user", "content": text}], text, len(text), tokens, len(text),
-                    tokens, 0.0, 0, 0, 0, 0, elapsed_ms)
+    return Prepared("raw", reason, creq.language, "not detected (pipeline timed out)", None,
+                    (), [{"role": "user", "content": text}], text, len(text), tokens,
+                    len(text), tokens, 0.0, 0, 0, 0, 0, elapsed_ms, context_tokens=others,
+                    older_turns=older)
 
 
 def payload_of(creq: protocol.ClientRequest, prepared: Prepared, max_tokens: int
@@ -97,12 +110,12 @@ def payload_of(creq: protocol.ClientRequest, prepared: Prepared, max_tokens: int
     elif creq.predict and prepared.prediction and creq.options.get("speculative") is not False:
         payload["prediction"] = protocol.prediction_of(prepared.prediction)
     unchanged = prepared.mode == "raw" and prepared.prompt == creq.content
-    if creq.kind == "chat" and unchanged:
+    if creq.kind == "chat" and unchanged and prepared.history is None:
         payload["messages"] = list(creq.sent_messages)  # as the client sent them
     elif creq.kind == "chat":
-        last = max(i for i, m in enumerate(creq.messages) if m["role"] == "user")
-        payload["messages"] = [*creq.messages[:last], *prepared.messages,
-                               *creq.messages[last + 1:]]
+        last = current_index(creq.messages)
+        before = creq.messages[:last] if prepared.history is None else prepared.history
+        payload["messages"] = [*before, *prepared.messages, *creq.messages[last + 1:]]
     else:
         payload["prompt"] = creq.sent_prompt if unchanged else prepared.prompt
     return payload

@@ -69,17 +69,18 @@ class Planner:
         decision = routing.choose(s.settings, model=creq.model, language=creq.language,
                                   language_reason="not detected (the pipeline did not finish)")
         elapsed = (time.perf_counter() - started) * 1000
-        return decision, passthrough(creq.content, reason,
-                                     TOKEN_ESTIMATES[decision.route.tokenizer],
-                                     budget_of(decision, max_tokens), creq.language, elapsed)
+        return decision, passthrough(creq, reason, TOKEN_ESTIMATES[decision.route.tokenizer],
+                                     budget_of(decision, max_tokens), elapsed)
 
     async def _tokens(self, decision: routing.Decision, prepared: Prepared, budget: int,
                       request_id: str) -> int:
         """The sent text's token count: the calibrated estimate when it is clearly within
         the budget, else the exact count from a backend that can give it cheaply (breaker
-        closed, known to offer /v1/tokenize), else the estimate."""
+        closed, known to offer /v1/tokenize), else the estimate. A chat's other messages
+        (`prepared.context_tokens`) are always the estimate."""
         s = self.s
-        estimate = TOKEN_ESTIMATES[decision.route.tokenizer](prepared.prompt)
+        others = prepared.context_tokens
+        estimate = TOKEN_ESTIMATES[decision.route.tokenizer](prepared.prompt) + others
         if estimate <= budget * (1 - ESTIMATE_MARGIN) or s.counter is None or s.proxy is None:
             return estimate
         for name in decision.route.backends:
@@ -87,8 +88,8 @@ class Planner:
             if not (backend.tokenize and s.counter.offers(name) and s.proxy.is_closed(name)):
                 continue
             try:
-                return await s.counter.count(backend, decision.route.model, prepared.prompt,
-                                             request_id)
+                return others + await s.counter.count(backend, decision.route.model,
+                                                      prepared.prompt, request_id)
             except UpstreamError:
                 s.stats.count("tokenize_fallbacks")
             break

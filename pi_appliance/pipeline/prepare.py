@@ -4,10 +4,11 @@ assemble; or the raw prompt, with the reason, when reducing would not pay.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .assemble import Assembled, assemble, predicted
 from .budget import TokenCounter, estimate_tokens, fit
@@ -19,6 +20,9 @@ from .extract import Instruction, extract
 from .language import canonical, detect_language
 from .rank import protected, rank, resolve_named, select
 from .segment import Segment, segment
+
+if TYPE_CHECKING:
+    from .conversation import OlderTurns
 
 Mode = Literal["pipeline", "raw"]
 _STATS = ("original_chars", "original_tokens", "sent_chars", "sent_tokens", "reduction",
@@ -52,6 +56,12 @@ class Prepared:
     # For an edit task, the code its answer will likely repeat (a backend drafts from it);
     # None for other tasks, without code or instruction, and in raw mode requested.
     prediction: str | None = None
+    # A chat's other messages (`pipeline.conversation`): the ones before this message as
+    # sent, None when sent as the client sent them; the estimated tokens of all the others
+    # (chat template included); what was done to the older turns (None: not a chat).
+    history: tuple[dict[str, Any], ...] | None = None
+    context_tokens: int = 0
+    older_turns: OlderTurns | None = None
 
     def stats_dict(self) -> dict[str, Any]:
         """The stats as a JSON-friendly dict: sizes, counts, mode and reasons; no prompt text
@@ -61,6 +71,8 @@ class Prepared:
                    language_reason=self.language_reason, edit=self.edit)
         out["reduction"] = round(self.reduction, 4)
         out["pipeline_ms"] = round(self.pipeline_ms, 3)
+        if self.older_turns is not None:
+            out["older_turns"] = dataclasses.asdict(self.older_turns)
         return out
 
 
