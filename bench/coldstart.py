@@ -3,7 +3,8 @@
 Each server is started as systemd starts it: `systemd-socket-activate` holds the listening
 socket, and the first connection execs the server with that socket inherited (LISTEN_FDS). The
 figure is the time from that connection to the first byte of the answer, for a fresh process
-each time (median and best of --runs):
+each time (median and best of --runs, the figures taking turns so that other load on the
+machine falls on all of them alike):
 
 - `GET /health` of the orchestrator (Falcon + uvicorn) and of the backend (aiohttp), beside a
   bare Falcon + uvicorn and a bare aiohttp hello-world started the same way: what the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -162,13 +164,28 @@ def first_byte(port: int, request: bytes, timeout: float = 300) -> float:
     return elapsed
 
 
-def measure(argv: list[str], env: dict[str, str], request: bytes, runs: int,
-            preexec: Callable[[], None] | None = None) -> dict[str, float]:
-    times = []
-    for _ in range(runs):
-        with activated(argv, env, preexec) as port:
-            times.append(first_byte(port, request))
-    return {"median_s": statistics.median(times), "best_s": min(times), "runs": runs}
+def summary(times: list[float]) -> dict[str, float]:
+    return {"median_s": statistics.median(times), "best_s": min(times), "runs": len(times)}
+
+
+def once(argv: list[str], env: dict[str, str], request: bytes,
+         preexec: Callable[[], None] | None = None) -> float:
+    """One fresh start: the first byte's delay."""
+    with activated(argv, env, preexec) as port:
+        return first_byte(port, request)
+
+
+def interleaved(figures: dict[tuple[str, str], Callable[[], float]],
+                runs: int) -> dict[tuple[str, str], dict[str, float]]:
+    """Each figure `runs` times, in turns (one start of each, then the next round), so a
+    change in the machine's other load falls on every figure alike and ratios within the run
+    hold even on a shared machine."""
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in figures}
+    for round_ in range(runs):
+        for key, start in figures.items():
+            times[key].append(start())
+        print(f"round {round_ + 1}/{runs}", flush=True)
+    return {key: summary(t) for key, t in times.items()}
 
 
 def configs(tmp: Path, model_path: Path, backend_url: str) -> tuple[Path, Path]:
@@ -241,7 +258,7 @@ def main() -> None:
             }
             # Warm the page cache so the first measured start is not a disk read.
             for argv in servers.values():
-                measure(argv, env, HEALTH, 1)
+                once(argv, env, HEALTH)
             warm_by = time.monotonic() + 120
             while True:  # the warm backend answers (its model loads on the first completion)
                 try:
@@ -251,22 +268,34 @@ def main() -> None:
                     if time.monotonic() > warm_by:
                         raise
                     time.sleep(0.2)
+            chat = chat_request("smollm2")
+            figures: dict[tuple[str, str], Callable[[], float]] = {}
             for name, argv in servers.items():
-                row: dict[str, dict] = {"health": measure(argv, env, HEALTH, args.runs)}
+                figures[name, "health"] = functools.partial(once, argv, env, HEALTH)
                 if not name.startswith("bare"):
-                    row["completion"] = measure(argv, env, chat_request("smollm2"), args.runs)
-                if name != "backend":
-                    row["quarter"] = (measure(argv, env, HEALTH, args.runs, quota.enter)
-                                      if quota.procs else {"error": quota.why})
-                rows[name] = row
+                    figures[name, "completion"] = functools.partial(once, argv, env, chat)
+                if name != "backend" and quota.procs:
+                    figures[name, "quarter"] = functools.partial(once, argv, env, HEALTH,
+                                                                 quota.enter)
+            load_before = os.getloadavg()
+            for (name, kind), figure in interleaved(figures, args.runs).items():
+                rows.setdefault(name, {})[kind] = figure
+            load_after = os.getloadavg()
+            for name, row in rows.items():
+                if name != "backend" and not quota.procs:
+                    row["quarter"] = {"error": quota.why}
                 print(name, row, flush=True)
         finally:
             warm.kill()
             warm.wait()
             quota.remove()
     result = {"runs": args.runs, "quarter_core": f"{QUARTER[0]}/{QUARTER[1]} µs",
-              "cpu": os.cpu_count(), "rows": rows}
-    write_results(args.out, "coldstart", result, table(rows, quota.why))
+              "cpu": os.cpu_count(), "load_average": {"before": load_before,
+                                                      "after": load_after}, "rows": rows}
+    note = (f"\n{args.runs} starts per figure, in turns; {os.cpu_count()} CPUs, 1-minute load "
+            f"average {load_before[0]:.1f} before and {load_after[0]:.1f} after (other work "
+            "on the machine, if any, slows every figure alike; compare the ratios).\n")
+    write_results(args.out, "coldstart", result, table(rows, quota.why) + note)
 
 
 if __name__ == "__main__":
