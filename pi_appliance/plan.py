@@ -15,7 +15,7 @@ from .errors import BadRequest
 from .pipeline import Prepared, prepare, prepare_chat
 from .pipeline.budget import TOKEN_ESTIMATES, TokenCounter
 from .pipeline.config import PipelineConfig
-from .pipeline.conversation import as_sent, current_index, message_tokens
+from .pipeline.conversation import current_index, fit_history, message_tokens
 from .pipeline.errors import OverBudget
 from .pipeline.language import detect_language
 from .settings import Settings
@@ -75,16 +75,18 @@ def budget_of(decision: routing.Decision, max_tokens: int) -> int:
 
 def passthrough(creq: protocol.ClientRequest, reason: str, count_tokens: TokenCounter,
                 budget: int, elapsed_ms: float) -> Prepared:
-    """The raw prompt, or the conversation, as it came (when the pipeline could not finish
-    in time), if it fits."""
+    """The raw prompt as it came (when the pipeline could not finish in time), if it fits;
+    in a chat, the older exchanges it has no room for dropped, oldest first (outlining their
+    code is the pipeline's work: only cheap token estimates here)."""
     text = creq.content
     tokens = count_tokens(text)
-    others, older = 0, None
+    others, history = 0, None
     if creq.kind == "chat":
         last = current_index(creq.messages)
-        history = as_sent(creq.messages[:last], count_tokens)
-        others = history.tokens + message_tokens(creq.messages[last + 1:], count_tokens)
-        older = history.older
+        after = message_tokens(creq.messages[last + 1:], count_tokens)
+        history = fit_history(creq.messages[:last], budget - tokens - after, count_tokens,
+                              lambda content: content)
+        others = history.tokens + after
     if tokens + others > budget:
         raise BadRequest(f"the prompt is about {tokens + others} tokens, over the budget of "
                          f"{budget}, and the context pipeline ran out of time reducing it",
@@ -92,7 +94,8 @@ def passthrough(creq: protocol.ClientRequest, reason: str, count_tokens: TokenCo
     return Prepared("raw", reason, creq.language, "not detected (pipeline timed out)", None,
                     (), [{"role": "user", "content": text}], text, len(text), tokens,
                     len(text), tokens, 0.0, 0, 0, 0, 0, elapsed_ms, context_tokens=others,
-                    older_turns=older)
+                    history=history.messages if history and history.changed else None,
+                    older_turns=history.older if history else None)
 
 
 def payload_of(creq: protocol.ClientRequest, prepared: Prepared, max_tokens: int

@@ -41,7 +41,8 @@ class ClientRequest:
 
     @property
     def content(self) -> str:
-        """What the context pipeline works on: the last user message, or the prompt."""
+        """What the context pipeline reduces: the last user message (the turns before it
+        are fitted around it: `pipeline.conversation`), or the prompt."""
         if self.kind == "completion":
             return self.prompt
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")

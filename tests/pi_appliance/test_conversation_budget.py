@@ -8,10 +8,11 @@ import pytest
 from conftest import base_url, spec
 
 from pi_appliance import protocol
+from pi_appliance.errors import BadRequest
 from pi_appliance.pipeline import OverBudget, PipelineConfig, prepare, prepare_chat
 from pi_appliance.pipeline.budget import TOKEN_ESTIMATES
 from pi_appliance.pipeline.conversation import OlderTurns, fit_history, message_tokens, outline
-from pi_appliance.plan import payload_of
+from pi_appliance.plan import passthrough, payload_of
 from pi_appliance.settings import Backend, Route, Settings
 
 CFG = PipelineConfig()
@@ -136,6 +137,19 @@ def test_the_payload_carries_the_fitted_history_before_the_current_message():
     sent = payload_of(creq, p, 16)["messages"]
     assert sent[0] == SYSTEM and sent[-1] == {"role": "user", "content": ASK}
     assert list(p.history) == sent[:-1]
+
+
+def test_past_the_pipeline_deadline_older_exchanges_are_dropped_to_fit():
+    msgs = conversation()
+    creq = protocol.parse("chat", {"messages": msgs}, 4096)
+    one = message_tokens(msgs[1:3], COUNT)  # an exchange, whole (all three alike)
+    budget = message_tokens([SYSTEM], COUNT) + one + COUNT(ASK) + 2
+    p = passthrough(creq, "timed out", COUNT, budget, 1.0)
+    assert p.older_turns == OlderTurns(3, 1, 0, 2, 3 * one, one)
+    assert payload_of(creq, p, 16)["messages"] == [SYSTEM, *msgs[-3:]]
+    assert passthrough(creq, "timed out", COUNT, 100_000, 1.0).history is None
+    with pytest.raises(BadRequest):
+        passthrough(creq, "timed out", COUNT, COUNT(ASK), 1.0)
 
 
 # The real services: SmolLM2 in a 1024-token context, a conversation about twice that.
