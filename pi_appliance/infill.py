@@ -209,9 +209,13 @@ class InfillRelay(Timed):
         stats = self._stats(final)
         if openai:
             # The stats ride on the finishing chunk: editors' FIM readers (Continue) take
-            # choices[0] of every chunk, so a `choices: []` chunk would break them.
-            yield SSEvent(data=_dumps({**self._openai(_content(final), self._finish(final),
-                                                      final), "cerebrum": stats}))
+            # choices[0] of every chunk, so a `choices: []` chunk would break them; the usage
+            # comes in one only when the client asks (`stream_options.include_usage`).
+            finish = self._openai(_content(final), self._finish(final), final)
+            usage = finish.pop("usage", None)
+            yield SSEvent(data=_dumps({**finish, "cerebrum": stats}))
+            if self.ireq.include_usage:
+                yield SSEvent(data=_dumps({**finish, "choices": [], "usage": usage}))
             yield SSEvent(data=b"[DONE]")
             return
         yield SSEvent(data=_dumps({**final, "cerebrum": stats}))

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cerebrum.openai import options as wire_options
+
 from .errors import BadRequest
 from .pipeline.language import canonical
 from .protocol import _kind_of
@@ -82,6 +84,7 @@ class InfillRequest:
     n_predict: int | None
     response_fields: tuple[str, ...] | None
     options: dict[str, Any]  # llama.cpp options forwarded unchanged
+    include_usage: bool = False  # OpenAI shape, streamed: a last `choices: []` chunk with usage
 
 
 def _number(body: dict[str, Any], key: str, kind: type, lo: float, hi: float) -> Any:
@@ -266,8 +269,7 @@ def parse_openai(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:
     for key, ok in (("n", body.get("n", 1) == 1), ("best_of", body.get("best_of", 1) in (1, None)),
                     ("echo", body.get("echo") in (False, None)),
                     ("logprobs", body.get("logprobs") is None),
-                    ("user", isinstance(body.get("user", ""), str)),
-                    ("stream_options", isinstance(body.get("stream_options", {}), dict))):
+                    ("user", isinstance(body.get("user", ""), str))):
         if not ok:
             raise BadRequest(f"'{key}' is not supported with 'suffix' (fill-in-the-middle) "
                              "beyond its default", param=key)
@@ -276,4 +278,4 @@ def parse_openai(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:
     files, language, filename, context = _cerebrum(body)
     return InfillRequest("openai", model, stream, prompt, suffix, "", (), files, language,
                          filename, context, _n_predict(body, ("max_tokens",), max_tokens_cap),
-                         None, options)
+                         None, options, include_usage=wire_options.stream_options(body))

@@ -179,20 +179,28 @@ class Relay(Timed):
         return stats_of(self.plan, self.opened, *self.timing(), self.usage)
 
     async def events(self) -> AsyncIterator[SSEvent]:
-        """SSE for the client: chunks, then the `cerebrum` stats chunk, then [DONE]."""
+        """SSE for the client: chunks, then the `cerebrum` stats chunk, then [DONE].
+
+        The upstream's usage chunk (`stream_options.include_usage`: no choices, the usage)
+        is held back and carries the stats, so it stays the last chunk, as OpenAI sends it."""
         template: dict[str, Any] = {}
+        usage_chunk: dict[str, Any] | None = None
         try:
             async with aclosing(self.chunks()) as chunks:
                 async for chunk in chunks:
                     template = chunk
+                    if chunk.get("choices") == [] and chunk.get("usage"):
+                        usage_chunk = chunk
+                        continue
                     yield SSEvent(data=_dumps(chunk))
         except UpstreamError as exc:
             self.s.stats.count("midstream_errors")
             yield SSEvent(data=_dumps(error_body(str(exc), exc.type, exc.code)))
             yield SSEvent(data=b"[DONE]")
             return
-        last = {k: template.get(k) for k in ("id", "object", "created", "model")}
-        yield SSEvent(data=_dumps({**last, "choices": [], "cerebrum": self._stats()}))
+        last = usage_chunk or {**{k: template.get(k) for k in ("id", "object", "created",
+                                                                "model")}, "choices": []}
+        yield SSEvent(data=_dumps({**last, "cerebrum": self._stats()}))
         yield SSEvent(data=b"[DONE]")
 
     async def collect(self) -> dict[str, Any]:

@@ -25,3 +25,9 @@ class InvalidBody(InvalidRequest):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (str(self), self.code)
+
+
+def kind_of(value: Any) -> str:
+    """A JSON value's type, as error messages name it."""
+    return {dict: "object", list: "array", str: "string", bool: "boolean",
+            int: "integer", float: "number", type(None): "null"}.get(type(value), "value")

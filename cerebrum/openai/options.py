@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, kind_of
 from .fields import Kind
 
 MAX_N = 128  # OpenAI's limit on `n`
@@ -41,11 +41,6 @@ class Options:
     tools: tuple[dict[str, Any], ...] = ()  # each {"type": "function", "function": {…}}
     tool_choice: str | dict[str, Any] | None = None  # None: "auto" with tools, else "none"
     parallel_tool_calls: bool = True
-
-
-def _kind(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean",
-            int: "integer", float: "number", type(None): "null"}.get(type(value), "value")
 
 
 def response_format(value: Any) -> dict[str, Any] | None:
@@ -118,7 +113,7 @@ def _logprobs(kind: Kind, body: dict[str, Any]) -> tuple[bool, int]:
                                  f"{MAX_LEGACY_LOGPROBS}", "logprobs")
         return True, value
     if value is not None and not isinstance(value, bool):
-        raise InvalidRequest(f"'logprobs' must be a boolean, got {_kind(value)}", "logprobs")
+        raise InvalidRequest(f"'logprobs' must be a boolean, got {kind_of(value)}", "logprobs")
     if top is None:
         return bool(value), 0
     if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP_LOGPROBS:
@@ -138,7 +133,8 @@ def _n(body: dict[str, Any]) -> int:
     return value
 
 
-def _stream_options(body: dict[str, Any]) -> bool:
+def stream_options(body: dict[str, Any]) -> bool:
+    """`stream_options.include_usage` (only with `stream: true`)."""
     value = body.get("stream_options")
     if value is None:
         return False
@@ -202,7 +198,7 @@ def _tool_choice(body: dict[str, Any], tools: tuple[dict[str, Any], ...]
 def _parallel(body: dict[str, Any]) -> bool:
     value = body.get("parallel_tool_calls")
     if value is not None and not isinstance(value, bool):
-        raise InvalidRequest(f"'parallel_tool_calls' must be a boolean, got {_kind(value)}",
+        raise InvalidRequest(f"'parallel_tool_calls' must be a boolean, got {kind_of(value)}",
                              "parallel_tool_calls")
     return value is not False
 
@@ -216,7 +212,7 @@ def parse(kind: Kind, body: dict[str, Any]) -> Options:
         presence_penalty=_penalty(body, "presence_penalty"),
         frequency_penalty=_penalty(body, "frequency_penalty"),
         logprobs=top[0], top_logprobs=top[1], n=_n(body),
-        include_usage=_stream_options(body))
+        include_usage=stream_options(body))
     if kind == "chat":
         tools = _tools(body)
         options = dataclasses.replace(options, tools=tools,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import options as opts
-from .errors import InvalidRequest
+from .errors import InvalidRequest, kind_of
 from .fields import FIELDS, REFUSED, Kind, Tier
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
@@ -59,12 +59,6 @@ class Request:
         if self.kind == "completion":
             return self.prompt
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
-
-
-def kind_of(value: Any) -> str:
-    """A JSON value's type, as error messages name it."""
-    return {dict: "object", list: "array", str: "string", bool: "boolean",
-            int: "integer", float: "number", type(None): "null"}.get(type(value), "value")
 
 
 def json_object(body: Any) -> dict[str, Any]:

@@ -153,6 +153,16 @@ async def test_openai_completion_with_suffix_is_fill_in_the_middle(qwen_server,
     assert all(e["object"] == "text_completion" and e["choices"] for e in events[:-1])
     assert "".join(e["choices"][0]["text"] for e in events[:-1])  # exact text may differ:
     assert events[-2]["choices"][0]["finish_reason"]  # llama.cpp's cache changes numerics
+    assert all("usage" not in e for e in events[:-1])  # usage streams only when asked for
+    asked = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    async with http.post(url + "/v1/completions", json=asked) as resp:
+        events = [e async for e in sse_events(resp)]
+    # OpenAI's shape: a last chunk with no choices carries the usage.
+    assert events[-1] == "[DONE]" and events[-2]["choices"] == []
+    assert events[-2]["usage"]["completion_tokens"] >= 1 and "cerebrum" in events[-3]
+    async with http.post(url + "/v1/completions", json={**body, "stream_options": {
+            "include_usage": True}}) as resp:
+        assert resp.status == 400 and (await resp.json())["error"]["param"] == "stream_options"
 
 
 async def test_llama_server_takes_what_the_orchestrator_accepts(qwen_server,

@@ -1,6 +1,6 @@
-"""The official `openai` SDK against the backend with the real Qwen2.5-Coder: structured
-outputs parsed into a pydantic model, a tool call round trip, logprobs, n, and a stream
-with include_usage."""
+"""The official `openai` SDK against both tiers (the backend, and the orchestrator in front of
+it) with the real Qwen2.5-Coder: structured outputs parsed into a pydantic model, a tool call
+round trip, logprobs, n, and a stream with include_usage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import openai
 import pydantic
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, spec
+from conftest import REAL_MODEL_CACHE, base_url, orchestrator_settings, spec
 
 from vps_appliance import models
 from vps_appliance.settings import Sampling
@@ -32,11 +32,14 @@ def qwen_path():
     return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
 
 
-@pytest.fixture
-async def client(start_backend, qwen_path):
+@pytest.fixture(params=["backend", "orchestrator"])
+async def client(request, start_backend, start_orchestrator, qwen_path):
     server = await start_backend(spec("qwen", qwen_path, n_ctx=2048,
                                       sampling=Sampling(temperature=0.0, max_tokens=100)))
-    async with openai.AsyncOpenAI(api_key="unused", base_url=base_url(server) + "/v1",
+    url = base_url(server)
+    if request.param == "orchestrator":  # its route's model is the backend's "qwen"
+        url = await start_orchestrator(orchestrator_settings(("vps", url), model="qwen"))
+    async with openai.AsyncOpenAI(api_key="unused", base_url=url + "/v1",
                                   max_retries=0, timeout=300) as sdk:
         yield sdk
 
