@@ -55,6 +55,12 @@ def smollm2() -> Path:
     return models.resolve("smollm2-135m-instruct", REAL_MODEL_CACHE)
 
 
+@pytest.fixture(scope="session")
+def qwen_path() -> Path:
+    """The packaged Qwen2.5-Coder-0.5B-Instruct (it has FIM and repo-level tokens)."""
+    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
+
+
 def spec(name: str, path: Path, **kw: object) -> ModelSpec:
     """A manifest entry for tests: 2 threads, deterministic sampling unless overridden."""
     kw.setdefault("n_ctx", 2048)

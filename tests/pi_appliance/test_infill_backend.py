@@ -6,9 +6,8 @@ import asyncio
 import dataclasses
 
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, metric, orchestrator_settings, spec, sse_events
+from conftest import base_url, metric, orchestrator_settings, spec, sse_events
 
-from vps_appliance import models
 from vps_appliance.settings import Sampling
 
 MODEL = "qwen2.5-coder"
@@ -64,16 +63,10 @@ def settings_for(url: str, model: str):
         dataclasses.replace(r, n_ctx=2048, tokenizer="qwen2") for r in settings.routes))
 
 
-@pytest.fixture(scope="session")
-def qwen_coder():
-    """The packaged Qwen2.5-Coder-0.5B (it has FIM and repo-level tokens)."""
-    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
-
-
 @pytest.fixture
-async def stack(start_backend, start_orchestrator, qwen_coder) -> tuple[str, str]:
+async def stack(start_backend, start_orchestrator, qwen_path) -> tuple[str, str]:
     """(orchestrator URL, backend URL): Qwen2.5-Coder, n_ctx 2048, 2 threads, greedy."""
-    server = await start_backend(spec(MODEL, qwen_coder, n_ctx=2048,
+    server = await start_backend(spec(MODEL, qwen_path, n_ctx=2048,
                                       sampling=Sampling(temperature=0.0, max_tokens=16)))
     backend = base_url(server)
     return await start_orchestrator(settings_for(backend, MODEL)), backend

@@ -7,9 +7,9 @@ import asyncio
 
 import llama_cpp
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, metric, spec, sse_events
+from conftest import base_url, metric, spec, sse_events
 
-from vps_appliance import fim_service, models
+from vps_appliance import fim_service
 from vps_appliance.engine import LoadedModel, load_llama
 from vps_appliance.protocol import GenerationParams
 from vps_appliance.sampling import SamplerSpec
@@ -22,15 +22,9 @@ TIMINGS = ("prompt_n", "prompt_ms", "prompt_per_token_ms", "prompt_per_second", 
            "predicted_ms", "predicted_per_token_ms", "predicted_per_second")
 
 
-@pytest.fixture(scope="session")
-def qwen_coder():
-    """The packaged Qwen2.5-Coder-0.5B (it has FIM and repo-level tokens)."""
-    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
-
-
 @pytest.fixture
-async def qwen(start_backend, qwen_coder):
-    server = await start_backend(spec("qwen", qwen_coder, n_ctx=1024,
+async def qwen(start_backend, qwen_path):
+    server = await start_backend(spec("qwen", qwen_path, n_ctx=1024,
                                       sampling=Sampling(temperature=0.0, max_tokens=16)))
     return base_url(server)
 
@@ -124,8 +118,8 @@ async def test_stops_at_n_predict_and_at_a_stop_string(qwen, http):
     assert data["stop_type"] == "word" and "b" not in data["content"]
 
 
-async def test_prefix_over_budget_is_cut_and_reported(start_backend, qwen_coder, http):
-    server = await start_backend(spec("qwen", qwen_coder, n_ctx=256))
+async def test_prefix_over_budget_is_cut_and_reported(start_backend, qwen_path, http):
+    server = await start_backend(spec("qwen", qwen_path, n_ctx=256))
     prefix = "".join(f"value_{i} = {i}\n" for i in range(200))
     body = {"input_prefix": prefix, "input_suffix": "\n", "n_predict": 4, "temperature": 0}
     async with http.post(base_url(server) + "/infill", json=body) as resp:
@@ -200,9 +194,9 @@ async def test_repeat_last_n_minus_one_penalises_the_prompt_too(qwen, http):
     assert got[0].startswith("1") and not got[-1].startswith("1")
 
 
-def test_repeat_last_n_minus_one_penalises_the_whole_context(qwen_coder):
-    s = spec("qwen", qwen_coder, n_ctx=512)
-    llm = load_llama(s, qwen_coder)
+def test_repeat_last_n_minus_one_penalises_the_whole_context(qwen_path):
+    s = spec("qwen", qwen_path, n_ctx=512)
+    llm = load_llama(s, qwen_path)
     try:
         model = LoadedModel(llm=llm, formatter=None, vocab=llama_cpp.llama_model_get_vocab(
             llm.model), n_ctx=llm.n_ctx(), cache=None)  # type: ignore[arg-type]

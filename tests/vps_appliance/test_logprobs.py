@@ -7,9 +7,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, spec, sse_events
+from conftest import base_url, spec, sse_events
 
-from vps_appliance import models
 from vps_appliance.settings import Sampling
 
 CHAT = "/v1/chat/completions"
@@ -20,11 +19,6 @@ QUESTION = [{"role": "user", "content": "Write a Python function that adds two n
 @pytest.fixture
 async def smol(start_backend, smollm2):
     return base_url(await start_backend(spec("smol", smollm2, n_ctx=512)))
-
-
-@pytest.fixture(scope="module")
-def qwen_path():
-    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
 
 
 @pytest.fixture

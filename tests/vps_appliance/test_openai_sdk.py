@@ -9,9 +9,8 @@ import json
 import openai
 import pydantic
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, orchestrator_settings, spec
+from conftest import base_url, orchestrator_settings, spec
 
-from vps_appliance import models
 from vps_appliance.settings import Sampling
 
 
@@ -25,11 +24,6 @@ WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The current weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"], "additionalProperties": False}}}
-
-
-@pytest.fixture(scope="module")
-def qwen_path():
-    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
 
 
 @pytest.fixture(params=["backend", "orchestrator"])

@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, metric, spec, sse_events
+from conftest import base_url, metric, spec, sse_events
 
-from vps_appliance import models
 from vps_appliance.settings import Sampling
 
 CHAT = "/v1/chat/completions"
@@ -63,11 +62,6 @@ EDITS = {
 }
 COPIES = ("python type hints", "c rename")  # the async rewrite changes most lines
 NEW = "Write a Python function that returns the n-th Fibonacci number iteratively."
-
-
-@pytest.fixture(scope="module")
-def qwen_path():
-    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
 
 
 @pytest.fixture

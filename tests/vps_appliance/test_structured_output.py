@@ -8,11 +8,10 @@ import json
 
 import jsonschema
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, spec, sse_events
+from conftest import base_url, spec, sse_events
 
 from cerebrum.openai import InvalidRequest
 from cerebrum.openai.options import response_format
-from vps_appliance import models
 from vps_appliance.errors import BadRequest
 from vps_appliance.settings import Sampling
 from vps_appliance.structured import ResponseFormat, from_wire, grammar, unsupported
@@ -89,11 +88,6 @@ def test_pydantic_style_schemas_are_accepted():
 
 
 # --- the real model over HTTP -------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def qwen_path():
-    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
-
 
 @pytest.fixture
 async def qwen(start_backend, qwen_path):

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REAL_MODEL_CACHE, base_url, spec, sse_events
+from conftest import base_url, spec, sse_events
 
-from vps_appliance import models
 from vps_appliance.settings import Sampling
 from vps_appliance.tools import Parser
 
@@ -67,11 +66,6 @@ def test_an_answer_of_bare_json_naming_a_tool_is_a_call():
     other = Parser(names=frozenset({"f"}))
     other.feed('{"name": "g", "arguments": {}}')
     assert other.flush() == ('{"name": "g", "arguments": {}}', [])
-
-
-@pytest.fixture(scope="module")
-def qwen_path():
-    return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
 
 
 @pytest.fixture
