@@ -119,8 +119,11 @@ async def test_full_queue_sheds_at_once_with_retry_after(smol, http):
             error = (await shed.json())["error"]
         assert error["code"] == "queue_full" and "retry in" in error["message"]
         running.close()
-        for task in queued:  # each queued request gets the model in turn
-            resp = await task
+        # Each queued request gets the model in turn, in the order they reached the queue
+        # (not the order the tasks were made): close each as its answer starts, so each one
+        # is cancelled while it holds the model.
+        for started in asyncio.as_completed(queued):
+            resp = await started
             assert resp.status == 200
             resp.close()
     cancelled = "cerebrum_backend_generations_cancelled_total"
