@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cerebrum.openai import options as wire_options
+from cerebrum.openai.errors import kind_of
 
 from .errors import BadRequest
 from .pipeline.language import canonical
-from .protocol import _kind_of
 from .settings import LANGUAGES
 
 Shape = Literal["infill", "openai"]
@@ -92,7 +92,7 @@ def _number(body: dict[str, Any], key: str, kind: type, lo: float, hi: float) ->
     if isinstance(value, bool) or not isinstance(value, int | float) or (
             kind is int and not isinstance(value, int)):
         what = "an integer" if kind is int else "a number"
-        raise BadRequest(f"'{key}' must be {what}, got {_kind_of(value)}", param=key)
+        raise BadRequest(f"'{key}' must be {what}, got {kind_of(value)}", param=key)
     if not lo <= value <= hi:
         raise BadRequest(f"'{key}' must be between {lo:g} and {hi:g}, got {value}", param=key)
     return value
@@ -103,7 +103,7 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise BadRequest(f"'{key}' must be a string, got {_kind_of(value)}", param=key)
+        raise BadRequest(f"'{key}' must be a string, got {kind_of(value)}", param=key)
     return value
 
 
@@ -138,12 +138,12 @@ def _chunks(value: Any, key: str, limit: int) -> tuple[Extra, ...]:
         for field in ("filename", "text"):
             if not isinstance(item.get(field, ""), str):
                 raise BadRequest(f"'{key}[{i}].{field}' must be a string, got "
-                                 f"{_kind_of(item[field])}", param=key)
+                                 f"{kind_of(item[field])}", param=key)
         if not isinstance(item.get("text"), str):
             raise BadRequest(f"'{key}[{i}].text' is required: a string", param=key)
         if not _is_time(item.get("time")):
             raise BadRequest(f"'{key}[{i}].time' must be a number or Vim's reltime() "
-                             f"[seconds, microseconds], got {_kind_of(item['time'])}",
+                             f"[seconds, microseconds], got {kind_of(item['time'])}",
                              param=key)
         out.append(Extra(item.get("filename") or "", item["text"]))
     return tuple(out)
@@ -196,7 +196,7 @@ def _common(body: dict[str, Any], max_tokens_cap: int, numbers: dict[str, tuple[
     model = model or "auto"  # llama.vim sends its model_fim option, '' unless set
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
-        raise BadRequest(f"'stream' must be a boolean, got {_kind_of(stream)}", param="stream")
+        raise BadRequest(f"'stream' must be a boolean, got {kind_of(stream)}", param="stream")
     options = {key: _number(body, key, *spec) for key, spec in numbers.items()
                if body.get(key) is not None}
     return model, stream, options
@@ -208,7 +208,7 @@ def _n_predict(body: dict[str, Any], keys: tuple[str, ...], cap: int) -> int | N
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise BadRequest(f"'{key}' must be an integer, got {_kind_of(value)}", param=key)
+            raise BadRequest(f"'{key}' must be an integer, got {kind_of(value)}", param=key)
         if value == -1:  # llama.cpp's "until the context is full": the default applies
             return None
         if not 0 <= value <= cap:

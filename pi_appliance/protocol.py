@@ -14,7 +14,6 @@ from cerebrum.openai.errors import InvalidRequest
 
 __all__ = ["ClientRequest", "Kind", "decode", "parse", "prediction_of"]
 
-_kind_of = wire.kind_of
 # Fields the orchestrator acts on itself; every other field goes upstream as the client sent
 # it (`cerebrum.openai.fields`: the upstream honours or refuses it).
 OWN = frozenset({"model", "messages", "prompt", "stream", "max_tokens",
@@ -85,7 +84,7 @@ def parse(kind: Kind, body: dict[str, Any], max_tokens_cap: int) -> ClientReques
     predict = extra.get("prediction", True)
     if not isinstance(predict, bool):
         raise InvalidRequest(f"'cerebrum.prediction' must be a boolean, got "
-                             f"{_kind_of(predict)}", "cerebrum.prediction")
+                             f"{wire.kind_of(predict)}", "cerebrum.prediction")
     if kind == "chat" and not any(m["role"] == "user" for m in req.messages):
         raise InvalidRequest("'messages' needs at least one user message", "messages")
     return ClientRequest(kind=kind, model=req.model or "auto", stream=req.stream,

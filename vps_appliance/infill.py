@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cerebrum.openai import request as wire
+
 from .errors import BadRequest
-from .protocol import MAX_FIM_STOPS, GenerationParams, _kind, _object, _params, _stream, model_of
+from .protocol import MAX_FIM_STOPS, GenerationParams, _params, model_of
 from .sampling import KNOWN, SamplerSpec
 from .settings import Sampling
 
@@ -60,7 +62,8 @@ def _string(body: dict[str, Any], key: str, required: bool) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        what = "is required: a string" if value is None else f"must be a string, got {_kind(value)}"
+        what = ("is required: a string" if value is None
+                else f"must be a string, got {wire.kind_of(value)}")
         raise BadRequest(f"'{key}' {what}", param=key)
     return value
 
@@ -97,7 +100,7 @@ def _numbers(body: dict[str, Any]) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, int | float) or (
                 kind is int and not isinstance(value, int)):
             raise BadRequest(f"'{key}' must be {'an integer' if kind is int else 'a number'}, "
-                             f"got {_kind(value)}", param=key)
+                             f"got {wire.kind_of(value)}", param=key)
         if not lo <= value <= hi:
             raise BadRequest(f"'{key}' must be between {lo:g} and {hi:g}, got {value}", param=key)
         out[key] = value
@@ -128,7 +131,7 @@ def _response_fields(body: dict[str, Any]) -> tuple[str, ...] | None:
 
 def parse_infill(body: Any, defaults: Sampling, max_tokens_cap: int) -> InfillRequest:
     """Validate an /infill request (llama-server's fields; unknown ones are a 400)."""
-    body = _object(body)
+    body = wire.json_object(body)
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise BadRequest(f"unknown field '{unknown[0]}': /infill takes "
@@ -136,7 +139,7 @@ def parse_infill(body: Any, defaults: Sampling, max_tokens_cap: int) -> InfillRe
     n_predict = body.get("n_predict")
     if n_predict is not None:
         if isinstance(n_predict, bool) or not isinstance(n_predict, int):
-            raise BadRequest(f"'n_predict' must be an integer, got {_kind(n_predict)}",
+            raise BadRequest(f"'n_predict' must be an integer, got {wire.kind_of(n_predict)}",
                              param="n_predict")
         if not -1 <= n_predict <= max_tokens_cap:
             raise BadRequest(f"'n_predict' must be between -1 and {max_tokens_cap}, "
@@ -164,7 +167,7 @@ def parse_infill(body: Any, defaults: Sampling, max_tokens_cap: int) -> InfillRe
     return InfillRequest(
         model=model_of(body), prefix=_string(body, "input_prefix", True),
         suffix=_string(body, "input_suffix", True), prompt=_string(body, "prompt", False),
-        extra=_extra(body), stream=_stream(body), params=params, samplers=spec,
+        extra=_extra(body), stream=wire.stream(body), params=params, samplers=spec,
         n_indent=int(numbers.get("n_indent", 0)),
         t_max_predict_ms=int(numbers.get("t_max_predict_ms", 0)), cache_prompt=cache_prompt,
         response_fields=_response_fields(body))

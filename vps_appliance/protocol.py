@@ -20,9 +20,6 @@ __all__ = ["MAX_FIM_STOPS", "CompletionRequest", "Envelope", "GenerationParams",
            "parse_chat", "parse_completion", "parse_tokenize", "sse"]
 
 decode_json = openai.decode_json
-_kind = wire.kind_of
-_object = wire.json_object
-_stream = wire.stream
 
 
 @dataclass(frozen=True)
