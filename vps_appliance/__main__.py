@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
 
 from cerebrum import cli, logs
@@ -17,13 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     if started is None:
         return 2
     settings, sock = started
-    try:
-        from .app import make_app  # imports llama-cpp-python
-        from .server import serve
-    except ImportError as exc:
-        print(f"cerebrum-backend: {exc.name} is missing: pip install 'cerebrum[backend]'",
+    # Found, not imported: the first request that needs a model imports it (runtime.py).
+    if importlib.util.find_spec("llama_cpp") is None:
+        print("cerebrum-backend: llama_cpp is missing: pip install 'cerebrum[backend]'",
               file=sys.stderr)
         return 2
+    from .app import make_app
+    from .server import serve
+
     logs.configure(settings.log_level)
     app = make_app(settings)
     asyncio.run(serve(app, host=settings.host, port=settings.port,

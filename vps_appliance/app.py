@@ -6,7 +6,7 @@ import asyncio
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import http_exceptions, web
@@ -18,8 +18,7 @@ from cerebrum.context import request_id as new_request_id
 from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
-from . import handlers, models
-from .engine import Loader, ModelSlot, load_llama
+from . import routes
 from .errors import (
     BackendError,
     BadRequest,
@@ -31,7 +30,8 @@ from .errors import (
 )
 from .identity import identity, llama_build
 from .metrics import Metrics
-from .settings import ModelSpec, Settings
+from .runtime import Runtime
+from .settings import Settings
 from .state import (
     ACTIVITY,
     CLOCK,
@@ -39,9 +39,13 @@ from .state import (
     CORS,
     IDENTITIES,
     METRICS,
+    RUNTIME,
     SETTINGS,
     SLOTS,
 )
+
+if TYPE_CHECKING:
+    from .engine import Loader
 
 log = structlog.get_logger("cerebrum.backend")
 
@@ -184,43 +188,32 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-def packaged_or_path(cache_dir: Path) -> Callable[[ModelSpec], Path]:
-    """How a manifest entry becomes a file: a packaged source (verified) or a given path."""
-
-    def path_of(spec: ModelSpec) -> Path:
-        if spec.source is not None:
-            return models.resolve(spec.source, cache_dir)
-        assert spec.path is not None
-        return spec.path
-
-    return path_of
-
-
 async def _close_slots(app: web.Application) -> None:
     for slot in app[SLOTS].values():
         slot.close()
 
 
-def make_app(settings: Settings, *, loader: Loader = load_llama,
+def make_app(settings: Settings, *, loader: Loader | None = None,
              clock: Clock = time.monotonic) -> web.Application:
-    """Build the backend application for `settings`."""
+    """Build the backend application for `settings`. It imports nothing of llama-cpp-python:
+    the first request that needs a model does (`Runtime`); `loader` replaces the engine's
+    `load_llama` (fault injection)."""
     app = web.Application(middlewares=[request_context, cors, auth],
                           client_max_size=settings.max_body_bytes)
     app[CORS] = Cors(settings.cors_origins)
     app.on_response_prepare.append(cors_headers)
     metrics = Metrics()
+    for spec in settings.models:
+        metrics.model_loaded.labels(spec.name).set(0)
+        metrics.queue_depth.labels(spec.name).set(0)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[CLOCK] = clock
     app[ACTIVITY] = Activity(clock)
-    path_of = packaged_or_path(settings.cache_dir)
-    app[SLOTS] = {
-        spec.name: ModelSlot(spec, path_of=path_of, loader=loader, max_queue=settings.max_queue,
-                             token_buffer=settings.token_buffer, metrics=metrics, clock=clock)
-        for spec in settings.models
-    }
+    app[SLOTS] = {}
+    app[RUNTIME] = Runtime(settings, app[SLOTS], loader=loader, metrics=metrics, clock=clock)
     started, build = int(time.time()), llama_build()
     app[IDENTITIES] = {spec.name: identity(spec, started, build) for spec in settings.models}
     app.on_cleanup.append(_close_slots)
-    handlers.add_routes(app)
+    routes.add_routes(app)
     return app

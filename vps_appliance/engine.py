@@ -219,8 +219,6 @@ class ModelSlot:
         self._verify_limit: int | None = None  # measured on the first drafting generation
         self.waiting = 0
         self._avg_seconds = 5.0
-        metrics.model_loaded.labels(spec.name).set(0)
-        metrics.queue_depth.labels(spec.name).set(0)
 
     @property
     def loaded(self) -> bool:

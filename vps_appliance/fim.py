@@ -25,7 +25,6 @@ from typing import Any, Literal
 import llama_cpp
 
 Layout = Literal["psm", "spm"]
-LAYOUTS: tuple[str, ...] = ("psm", "spm")
 Tokenize = Callable[[str], list[int]]
 
 REPO_NAME = "myproject"  # what llama-server sends; the model only needs a stable header

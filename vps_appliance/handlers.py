@@ -1,5 +1,5 @@
-"""HTTP handlers: OpenAI-compatible completions, llama-server's /infill, tokenize, models,
-health and metrics."""
+"""The model endpoints: OpenAI-compatible completions, llama-server's /infill, tokenize.
+Imported on the first request that needs a model (runtime.py); routes.py maps the paths."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from contextlib import aclosing, suppress
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from cerebrum.openai import error_body
 
@@ -358,39 +357,3 @@ async def tokenize(request: web.Request) -> web.Response:
     tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.text, req.add_special)
     return web.json_response({"model": slot.spec.name, "tokens": len(tokens),
                               "n_ctx": model.n_ctx})
-
-
-async def list_models(request: web.Request) -> web.Response:
-    """GET /v1/models."""
-    identities = request.app[IDENTITIES]
-    data = [{"id": s.spec.name, "object": "model", "created": identities[s.spec.name].created,
-             "owned_by": "cerebrum", "n_ctx": s.spec.n_ctx, "loaded": s.loaded}
-            for s in request.app[SLOTS].values()]
-    return web.json_response({"object": "list", "data": data})
-
-
-async def health(request: web.Request) -> web.Response:
-    """GET /health: 200 while the server can serve; which models are resident."""
-    slots = request.app[SLOTS].values()
-    return web.json_response({
-        "status": "ok",
-        "models": [{"name": s.spec.name, "loaded": s.loaded, "busy": s.busy,
-                    "waiting": s.waiting} for s in slots],
-    })
-
-
-async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics: Prometheus text."""
-    body = request.app[METRICS].render()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-def add_routes(app: web.Application) -> None:
-    """Register every endpoint."""
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_post("/v1/completions", text_completions)
-    app.router.add_post("/infill", infill)
-    app.router.add_post("/v1/tokenize", tokenize)
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", metrics)

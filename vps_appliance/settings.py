@@ -26,8 +26,11 @@ from cerebrum.config import (
 )
 from cerebrum.cors import origins, origins_from_env
 
-from .fim import LAYOUTS
 from .models import PACKAGED, default_cache_dir
+
+# How FIM prompts are laid out (vps_appliance.fim builds them): prefix-suffix-middle or
+# suffix-prefix-middle.
+FIM_LAYOUTS: tuple[str, ...] = ("psm", "spm")
 
 ENV_PREFIX = "CEREBRUM_BACKEND_"
 CHAT_FORMATS = ("auto", "chatml", "llama-2", "none")
@@ -175,8 +178,8 @@ def _model(table: Any, index: int) -> ModelSpec:
                           f"(known: {', '.join(sorted(PACKAGED))})")
     if spec.chat_format not in CHAT_FORMATS:
         raise ConfigError(f"{where}.chat_format: must be one of {', '.join(CHAT_FORMATS)}")
-    if spec.fim_layout not in LAYOUTS:
-        raise ConfigError(f"{where}.fim_layout: must be one of {', '.join(LAYOUTS)}")
+    if spec.fim_layout not in FIM_LAYOUTS:
+        raise ConfigError(f"{where}.fim_layout: must be one of {', '.join(FIM_LAYOUTS)}")
     check_range(f"{where}.fim_suffix_tokens", spec.fim_suffix_tokens, 0, 1 << 20)
     if spec.speculative not in SPECULATIVE:
         raise ConfigError(f"{where}.speculative: must be one of {', '.join(SPECULATIVE)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -10,14 +11,19 @@ from cerebrum.activation import Activity
 from cerebrum.context import RequestContext
 from cerebrum.cors import Cors
 
-from .engine import ModelSlot
 from .identity import ModelIdentity
 from .metrics import Metrics
 from .settings import Settings
 
+if TYPE_CHECKING:  # the engine imports llama-cpp-python: loaded on first use (runtime.py)
+    from .engine import ModelSlot
+    from .runtime import Runtime
+
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
-SLOTS = web.AppKey("slots", dict[str, ModelSlot])
+# Filled in place when the runtime loads (empty until the first request that needs a model).
+SLOTS = web.AppKey("slots", dict[str, "ModelSlot"])
+RUNTIME = web.AppKey("runtime", "Runtime")
 ACTIVITY = web.AppKey("activity", Activity)
 CLOCK = web.AppKey("clock", Callable[[], float])
 CORS = web.AppKey("cors", Cors)
