@@ -274,7 +274,7 @@ def start_services(work: Path, model_path: Path, draft: dict[str, int]
         extra = 'speculative = "auto"\n' + extra
     (work / "backend.toml").write_text(
         f'[[models]]\nname = "{MODEL}"\npath = "{model_path}"\nn_ctx = {N_CTX}\n'
-        f"n_threads = {THREADS}\nn_batch = {N_BATCH}\nflash_attn = true\n{extra}")
+        f"n_threads = {THREADS}\nn_batch = {N_BATCH}\n{extra}")
     procs = [subprocess.Popen([sys.executable, "-m", "vps_appliance", "--config",
                                str(work / "backend.toml"), "--port", str(ports["backend"])],
                               cwd=ROOT, stderr=subprocess.DEVNULL)]

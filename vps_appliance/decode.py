@@ -13,8 +13,11 @@ The KV of the rejected tail is removed (`llama_memory_seq_rm`) before the next s
 That argument needs a position's logits to be the same whether its tokens were evaluated
 one at a time or in a batch. On llama.cpp's CPU backend that holds only for small batches and
 only with the plain weight layout (no repacking) and flash attention: past a size, other
-kernels with another rounding take over. `invariant_batch` measures the largest batch that
-gives bit-identical logits on this CPU and build, and drafts are kept within it.
+kernels with another rounding take over, and from a few hundred positions on no batch is
+bit-identical. `invariant_batch` measures the largest batch that gives bit-identical logits
+early in a context on this CPU and build; in "exact" mode drafts are kept within it. In
+"auto" mode (the default) they are not: the output departs from plain decoding only where
+the batch's rounding (up to ~0.8 in a logit) flips a near-tie, as llama-server's does.
 """
 
 from __future__ import annotations

@@ -427,10 +427,11 @@ class ModelSlot:
         return delivered
 
     def _exact_drafting(self, llm: llama_cpp.Llama, control: Control) -> Control:
-        """Keep drafts within the batch size whose logits match one-token steps (measured
-        once per model, in the worker thread); drafting is off where no batch does."""
+        """In "exact" mode, keep drafts within the batch size whose logits match one-token
+        steps (measured once per model, in the worker thread); drafting is off where no batch
+        does."""
         drafting = control.drafting
-        if not drafting.enabled:
+        if not (drafting.enabled and drafting.exact):
             return control
         if self._verify_limit is None:
             self._verify_limit = invariant_batch(llm, self.spec.draft_max + 1)

@@ -116,8 +116,9 @@ def drafting(spec: ModelSpec, requested: bool | None, prediction: bool) -> Draft
                          "with \"speculative\": false; send one or the other",
                          param="prediction")
     enabled = requested if requested is not None else (
-        prediction or spec.speculative == "auto")
-    return DraftConfig(enabled=enabled, draft_min=spec.draft_min, draft_max=spec.draft_max)
+        prediction or spec.speculative != "off")
+    return DraftConfig(enabled=enabled, exact=spec.speculative == "exact",
+                       draft_min=spec.draft_min, draft_max=spec.draft_max)
 
 
 async def _with_drafting(control: Control, model: LoadedModel, spec: ModelSpec,

@@ -59,12 +59,15 @@ class ModelSpec:
     n_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     n_batch: int = 512
     chat_format: str = "auto"
-    flash_attn: bool = True
+    # Off by default: this llama.cpp build's CPU flash attention evaluates prompts ~20 % faster
+    # but is slower for every multi-token batch past a few hundred positions (a 17-token
+    # verify step at position 1,700: 271 ms on, 191 ms off) and for one-token steps at 4k
+    # (40 against 29-36 ms); docs/benchmarks.md. "exact" speculative decoding needs it on.
+    flash_attn: bool = False
     # llama.cpp's repacked weights (its CPU "extra buffer types": AVX2/AVX-512 interleaved
-    # blocks, AMX) compute a batch with other kernels than a single token, so the logits of a
-    # position depend on how the tokens were batched. Off, every position's logits are the
-    # same however they were batched: speculative decoding is then token-for-token exact, and
-    # a generation does not depend on what the prompt cache held.
+    # blocks, AMX): another weight layout with its own kernels. Off by default: with the plain
+    # layout and flash attention, short batches early in a context give bit-identical logits
+    # to one-token steps, which `speculative = "exact"` relies on.
     weight_repack: bool = False
     prompt_cache_bytes: int = 256 * 1024 * 1024
     # Fill-in-the-middle: "psm" (prefix, suffix, middle: how Qwen2.5-Coder was trained) or
@@ -73,9 +76,11 @@ class ModelSpec:
     fim_layout: str = "psm"
     fim_suffix_tokens: int = 64
     # Speculative decoding from the request's own text (n-grams of the prompt and the answer,
-    # the client's `prediction`): "auto" drafts unless a request says `"speculative": false`;
-    # "off" drafts only when a request says `"speculative": true`. Drafts are draft_min to
-    # draft_max tokens long (adapted to what is accepted).
+    # the client's `prediction`): "auto" drafts unless a request says `"speculative": false`,
+    # verified as llama-server does; "exact" also keeps drafts within the batch size measured
+    # to give one-token steps' logits bit for bit (slower; see docs/backend-api.md); "off"
+    # drafts only when a request says `"speculative": true`. Drafts are draft_min to draft_max
+    # tokens long (adapted to what is accepted).
     speculative: str = "auto"
     draft_min: int = 2
     draft_max: int = 16
@@ -120,7 +125,7 @@ _TOP_KEYS: dict[str, type] = {
     "log_level": str,
     "api_keys_file": Path,
 }
-SPECULATIVE = ("auto", "off")
+SPECULATIVE = ("auto", "exact", "off")
 _MODEL_KEYS: dict[str, type] = {
     "name": str,
     "path": Path,
@@ -183,6 +188,9 @@ def _model(table: Any, index: int) -> ModelSpec:
     check_range(f"{where}.fim_suffix_tokens", spec.fim_suffix_tokens, 0, 1 << 20)
     if spec.speculative not in SPECULATIVE:
         raise ConfigError(f"{where}.speculative: must be one of {', '.join(SPECULATIVE)}")
+    if spec.speculative == "exact" and not spec.flash_attn:
+        raise ConfigError(f"{where}.speculative: \"exact\" needs flash_attn = true (without "
+                          "it no batch gives one-token steps' logits)")
     check_range(f"{where}.draft_min", spec.draft_min, 1, 64)
     check_range(f"{where}.draft_max", spec.draft_max, spec.draft_min, 64)
     check_range(f"{where}.n_ctx", spec.n_ctx, 16, 1 << 20)

@@ -10,8 +10,11 @@ engine verifies a draft in one batch and keeps the longest run the model agrees 
   LlamaPromptLookupDecoding takes the first, which is usually the stale one);
 - the prediction, followed with a cursor: a match at or after where the last accepted draft
   ended wins, so a prediction that repeats a line is followed in order;
+- an n-gram's most recent occurrence that has a whole draft after it (one near the end of
+  the answer has only a few tokens after it: an older one is followed further);
 - adaptive length: a draft accepted whole doubles the next one (up to `draft_max`), a partly
-  accepted one sets it to what was accepted plus one, a rejected one halves it; consecutive
+  accepted one halves it at most (to no less than what was accepted plus one: a verified
+  position costs far less than a step), a rejected one halves it; consecutive
   rejections switch drafting off for a cool-down that doubles each time (up to 256 tokens), so
   a task that copies nothing pays for a few short drafts and then for none.
 """
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 
 _MISSES_BEFORE_OFF = 3
 _MAX_COOLDOWN = 256
+_SCAN = 64  # occurrences looked at for one followed by a whole draft
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class DraftConfig:
     """Per-generation drafting bounds (from the model's config and the request)."""
 
     enabled: bool = True
+    exact: bool = False  # keep drafts within the batch that gives one-token steps' logits
     draft_min: int = 2  # the shortest draft worth verifying
     draft_max: int = 16
     # The n-grams looked up, longest first. Short keys match often and guess badly: on an
@@ -118,7 +123,7 @@ class Drafter:
                 continue
             gram = tuple(tail[-n:])
             for source, start in (("prediction", self._in_prediction(gram)),
-                                  ("history", self._in_history(gram))):
+                                  ("history", self._in_history(gram, size))):
                 if start is None:
                     continue
                 found = (self._prediction if source == "prediction" else self._history
@@ -136,10 +141,14 @@ class Drafter:
         i = bisect.bisect_left(ends, self._cursor)  # ends are ascending
         return ends[i] if i < len(ends) else ends[-1]
 
-    def _in_history(self, gram: tuple[int, ...]) -> int | None:
-        """Where the most recent occurrence of `gram` in the prompt and answer went on."""
+    def _in_history(self, gram: tuple[int, ...], size: int) -> int | None:
+        """Where the most recent occurrence of `gram` in the prompt and answer that is followed
+        by `size` tokens went on (of the last `_SCAN` occurrences; else the most recent)."""
         ends = self._history.occurrences(gram)
-        return ends[-1] if ends else None
+        if not ends:
+            return None
+        whole = len(self._history.tokens) - size
+        return next((end for end in reversed(ends[-_SCAN:]) if end <= whole), ends[-1])
 
     def result(self, drafted: int, accepted: int) -> None:
         """What became of the last draft: adapt the next draft's length."""
@@ -152,7 +161,7 @@ class Drafter:
             self._size = min(cfg.draft_max, self._size * 2)
             self._misses = 0
         elif accepted > 0:
-            self._size = max(cfg.draft_min, min(cfg.draft_max, accepted + 1))
+            self._size = max(cfg.draft_min, min(cfg.draft_max, max(accepted + 1, self._size // 2)))
             self._misses = 0
         else:
             self._size = max(cfg.draft_min, self._size // 2)

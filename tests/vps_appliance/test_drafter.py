@@ -29,6 +29,14 @@ def test_the_tail_never_matches_itself_and_no_match_drafts_nothing():
     assert d.draft(8) == []
 
 
+def test_an_occurrence_followed_by_a_whole_draft_wins_over_a_more_recent_cut_off_one():
+    d = Drafter(ON, [1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3, 40, 1, 2, 3])
+    assert d.draft(6) == [4, 5, 6, 7, 8, 9]  # the recent (1, 2, 3) has only 4 tokens after it
+    assert d.draft(4) == [40, 1, 2, 3]  # … which is enough for 4
+    d = Drafter(ON, [9, 1, 2, 3, 40, 1, 2, 3])
+    assert d.draft(6) == [40, 1, 2, 3]  # none has 6 after it: the most recent
+
+
 def test_generated_tokens_are_searched_too():
     d = Drafter(ON, [100, 101])
     d.append([7, 8, 9, 10, 11, 7, 8])
@@ -67,7 +75,9 @@ def test_accepted_drafts_grow_and_rejections_back_off_down_to_off():
     d.result(16, 16)
     assert len(d.draft(64)) == 16  # capped at draft_max
     d.result(16, 5)
-    assert len(d.draft(64)) == 6  # partly accepted: what was accepted plus one
+    assert len(d.draft(64)) == 8  # partly accepted: halved at most
+    d.result(8, 6)
+    assert len(d.draft(64)) == 7  # … to no less than what was accepted plus one
     for _ in range(3):  # three rejections in a row switch drafting off for a while
         d.draft(64)
         d.result(2, 0)
@@ -82,8 +92,8 @@ def test_accepted_drafts_grow_and_rejections_back_off_down_to_off():
         off += 1
     assert off == 16
     d.result(2, 2)  # an accepted draft resets the count of misses
-    assert d.stats.drafted == first + 16 + 16 + 2 * 3 + 2 + 2
-    assert d.stats.accepted == first + 16 + 5 + 2
+    assert d.stats.drafted == first + 16 + 16 + 8 + 2 * 3 + 2 + 2
+    assert d.stats.accepted == first + 16 + 5 + 6 + 2
 
 
 @pytest.mark.parametrize("bad", [0, -1])

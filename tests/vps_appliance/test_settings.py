@@ -60,6 +60,7 @@ max_tokens = 32
     ("[[models]]\nname = 'a'\npath = 'x'\nfim_layout = 'x'", "models\\[0\\].fim_layout: must be"),
     ("[[models]]\nname = 'a'\npath = 'x'\nfim_suffix_tokens = -1", "fim_suffix_tokens"),
     ("[[models]]\nname = 'a'\npath = 'x'\nspeculative = 'on'", "models\\[0\\].speculative: must"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nspeculative = 'exact'", "needs flash_attn = true"),
     ("[[models]]\nname = 'a'\npath = 'x'\ndraft_min = 0", "models\\[0\\].draft_min"),
     ("[[models]]\nname = 'a'\npath = 'x'\ndraft_min = 8\ndraft_max = 4", "draft_max"),
     ("[[models]]\nname = 'a'\npath = 'x'\nweight_repack = 'yes'", "weight_repack: expected"),
