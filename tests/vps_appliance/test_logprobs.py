@@ -107,6 +107,8 @@ async def test_drafted_tokens_have_their_logprobs(qwen, http):
     entries = drafted["choices"][0]["logprobs"]["content"]
     assert len(entries) == drafted["usage"]["completion_tokens"]
     _check_greedy(entries, 1)
-    if drafted["choices"][0]["message"]["content"] == text:  # same tokens: same numbers
+    if drafted["choices"][0]["message"]["content"] == text:  # same tokens: the same numbers,
+        # but for a verify batch's rounding (up to ~0.8 in a logit; docs/backend-api.md): a
+        # logprob read at the wrong batch position would be off by whole units
         want = [e["logprob"] for e in plain["choices"][0]["logprobs"]["content"]]
-        assert [e["logprob"] for e in entries] == pytest.approx(want, abs=0.05)
+        assert [e["logprob"] for e in entries] == pytest.approx(want, abs=0.25)
