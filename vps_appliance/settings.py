@@ -82,7 +82,7 @@ class ModelSpec:
     # drafts only when a request says `"speculative": true`. Drafts are draft_min to draft_max
     # tokens long (adapted to what is accepted).
     speculative: str = "auto"
-    draft_min: int = 2
+    draft_min: int = 4
     draft_max: int = 16
     sampling: Sampling = field(default_factory=Sampling)
 

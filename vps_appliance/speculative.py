@@ -12,11 +12,14 @@ engine verifies a draft in one batch and keeps the longest run the model agrees 
   ended wins, so a prediction that repeats a line is followed in order;
 - an n-gram's most recent occurrence that has a whole draft after it (one near the end of
   the answer has only a few tokens after it: an older one is followed further);
-- adaptive length: a draft accepted whole doubles the next one (up to `draft_max`), a partly
-  accepted one halves it at most (to no less than what was accepted plus one: a verified
-  position costs far less than a step), a rejected one halves it; consecutive
-  rejections switch drafting off for a cool-down that doubles each time (up to 256 tokens), so
-  a task that copies nothing pays for a few short drafts and then for none.
+- adaptive length: a draft accepted whole doubles the next one (up to `draft_max`), one
+  accepted at least half halves it at most (to no less than what was accepted plus one: a
+  verified position costs far less than a step), one accepted less than half is a miss: it
+  sets it to what was accepted plus one, halved at most; consecutive
+  misses (two) switch drafting off for a cool-down that doubles each time (up to 256 tokens),
+  so a task that copies nothing pays for a few drafts and then for none. On 2 cores a batch of
+  3 costs about three one-token steps and one of 17 about nine (most of it the output layer,
+  paid per verified position), so short or doubtful drafts lose time.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_MISSES_BEFORE_OFF = 3
+_MISSES_BEFORE_OFF = 2
 _MAX_COOLDOWN = 256
 _SCAN = 64  # occurrences looked at for one followed by a whole draft
 
@@ -36,7 +39,7 @@ class DraftConfig:
 
     enabled: bool = True
     exact: bool = False  # keep drafts within the batch that gives one-token steps' logits
-    draft_min: int = 2  # the shortest draft worth verifying
+    draft_min: int = 4  # the shortest draft worth verifying
     draft_max: int = 16
     # The n-grams looked up, longest first. Short keys match often and guess badly: on an
     # "add type hints" edit 2..4 had 75 % of drafted tokens accepted, 4..12 99.6 %; a rejected
@@ -160,11 +163,11 @@ class Drafter:
         if accepted == drafted:
             self._size = min(cfg.draft_max, self._size * 2)
             self._misses = 0
-        elif accepted > 0:
+        elif 2 * accepted >= drafted:  # mostly right: the next may well run on
             self._size = max(cfg.draft_min, min(cfg.draft_max, max(accepted + 1, self._size // 2)))
             self._misses = 0
-        else:
-            self._size = max(cfg.draft_min, self._size // 2)
+        else:  # less than half: a miss (a verified position costs a third of a step here)
+            self._size = max(cfg.draft_min, min(self._size // 2, accepted + 1))
             self._misses += 1
             if self._misses >= _MISSES_BEFORE_OFF:
                 self._cooldown = min(_MAX_COOLDOWN, 8 << (self._misses - _MISSES_BEFORE_OFF))

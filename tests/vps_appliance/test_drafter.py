@@ -66,7 +66,7 @@ def test_the_prediction_is_followed_in_order_with_a_cursor():
     assert d.draft(2) == [2, 20]
 
 
-def test_accepted_drafts_grow_and_rejections_back_off_down_to_off():
+def test_accepted_drafts_grow_and_misses_back_off_down_to_off():
     prompt = list(range(100)) * 2 + [0, 1]
     d = Drafter(ON, prompt)
     first = len(d.draft(64))
@@ -74,26 +74,29 @@ def test_accepted_drafts_grow_and_rejections_back_off_down_to_off():
     assert len(d.draft(64)) == min(16, first * 2)
     d.result(16, 16)
     assert len(d.draft(64)) == 16  # capped at draft_max
-    d.result(16, 5)
-    assert len(d.draft(64)) == 8  # partly accepted: halved at most
-    d.result(8, 6)
-    assert len(d.draft(64)) == 7  # … to no less than what was accepted plus one
-    for _ in range(3):  # three rejections in a row switch drafting off for a while
-        d.draft(64)
-        d.result(2, 0)
+    d.result(16, 9)
+    assert len(d.draft(64)) == 10  # half or more accepted: halved at most, to no less than
+    d.result(10, 5)                # what was accepted plus one
+    assert len(d.draft(64)) == 6
+    d.result(6, 2)  # less than half accepted: a miss; what was accepted plus one
+    assert len(d.draft(64)) == 3
+    d.result(3, 0)  # a second miss in a row switches drafting off for a while
     off = 0
     while not d.draft(64):
         off += 1
         assert off < 1000
     assert off == 8  # the first cool-down
-    d.result(2, 0)  # a fourth rejection: the cool-down doubles
+    d.result(2, 0)  # a third miss: the cool-down doubles
     off = 0
     while not d.draft(64):
         off += 1
     assert off == 16
     d.result(2, 2)  # an accepted draft resets the count of misses
-    assert d.stats.drafted == first + 16 + 16 + 8 + 2 * 3 + 2 + 2
-    assert d.stats.accepted == first + 16 + 5 + 6 + 2
+    d.draft(64)
+    d.result(2, 0)  # so one miss does not switch drafting off
+    assert d.draft(64)
+    assert d.stats.drafted == first + 16 + 16 + 10 + 6 + 3 + 2 + 2 + 2
+    assert d.stats.accepted == first + 16 + 9 + 5 + 2 + 2
 
 
 @pytest.mark.parametrize("bad", [0, -1])
