@@ -13,17 +13,17 @@ from cerebrum.cors import Cors
 
 from .identity import ModelIdentity
 from .metrics import Metrics
+from .runtime import Runtime
 from .settings import Settings
 
 if TYPE_CHECKING:  # the engine imports llama-cpp-python: loaded on first use (runtime.py)
     from .engine import ModelSlot
-    from .runtime import Runtime
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 # Filled in place when the runtime loads (empty until the first request that needs a model).
 SLOTS = web.AppKey("slots", dict[str, "ModelSlot"])
-RUNTIME = web.AppKey("runtime", "Runtime")
+RUNTIME = web.AppKey("runtime", Runtime)
 ACTIVITY = web.AppKey("activity", Activity)
 CLOCK = web.AppKey("clock", Callable[[], float])
 CORS = web.AppKey("cors", Cors)

@@ -76,13 +76,15 @@ NEAR_TIE = 2.0
 async def qwen(start_backend, qwen_path):
     """Qwen in "exact" mode: drafts within the batch measured to give one-token logits."""
     server = await start_backend(spec(MODEL, qwen_path, n_ctx=2048, speculative="exact",
-                                      flash_attn=True, sampling=Sampling(temperature=0.0, max_tokens=160)))
+                                      flash_attn=True,
+                                      sampling=Sampling(temperature=0.0, max_tokens=160)))
     return base_url(server)
 
 
 @pytest.fixture
 async def qwen_auto(start_backend, qwen_path):
-    """Qwen in the default "auto" mode: drafts up to draft_max, verified as llama-server does."""
+    """Qwen in the default "auto" mode: drafts up to draft_max, verified as llama-server
+    does."""
     server = await start_backend(spec(MODEL, qwen_path, n_ctx=2048,
                                       sampling=Sampling(temperature=0.0, max_tokens=160)))
     return base_url(server)
