@@ -204,6 +204,8 @@ async def test_real_prometheus_scrapes_both_services(tmp_path, start_backend, st
                 pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
             try:
                 async with http.get(api + "/query", params={"query": promql}) as resp:
+                    if resp.status == 503:  # listening, not ready yet (plain-text answer)
+                        return []
                     body = await resp.json()
             except (OSError, ValueError):  # not listening yet
                 return []
