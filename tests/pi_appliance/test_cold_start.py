@@ -14,23 +14,21 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]  # raw_http.py
 
 PROBE = textwrap.dedent("""
     import asyncio, json, os, socket, sys
+    sys.path.insert(0, sys.argv[2])
+    from raw_http import call
     from pi_appliance.__main__ import serve
     from pi_appliance.settings import load_settings
 
     LAZY = ("aiohttp", "aiohttp.client", "aiohttp.connector")
 
     async def get(port, path, body=None):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = (f"{'POST' if body else 'GET'} {path} HTTP/1.1\\r\\nHost: x\\r\\n"
-                "Connection: close\\r\\nContent-Type: application/json\\r\\n"
-                f"Content-Length: {len(body or b'')}\\r\\n\\r\\n").encode()
-        writer.write(head + (body or b""))
-        answer = await reader.read()
-        writer.close()
-        return answer.split(b"\\r\\n", 1)[0].decode()
+        return (await call(port, path, body))[0]
 
     async def main():
         sock = socket.socket()
@@ -66,8 +64,8 @@ def test_first_health_answered_without_aiohttps_client_which_loads_on_the_first_
                       'languages = ["python"]\n'
                       '[[routes]]\nname = "codellama"\nmodel = "m"\nbackends = ["vps"]\n'
                       'languages = ["rust"]\n')
-    done = subprocess.run([sys.executable, "-c", PROBE, str(config)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(config), str(TESTS)],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["at_import"] == []

@@ -15,8 +15,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+TESTS = Path(__file__).resolve().parents[1]  # raw_http.py
+
 PROBE = textwrap.dedent("""
     import asyncio, json, os, socket, sys
+    sys.path.insert(0, sys.argv[2])
+    from raw_http import call
     from vps_appliance.app import make_app
     from vps_appliance.server import serve
     from vps_appliance.settings import load_settings
@@ -25,17 +29,6 @@ PROBE = textwrap.dedent("""
 
     def loaded():
         return [m for m in HEAVY if m in sys.modules]
-
-    async def call(port, path, body=None):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = (f"{'POST' if body else 'GET'} {path} HTTP/1.1\\r\\nHost: x\\r\\n"
-                "Connection: close\\r\\nContent-Type: application/json\\r\\n"
-                f"Content-Length: {len(body or b'')}\\r\\n\\r\\n").encode()
-        writer.write(head + (body or b""))
-        answer = await reader.read()
-        writer.close()
-        status, _, rest = answer.partition(b"\\r\\n")
-        return status.decode(), rest.partition(b"\\r\\n\\r\\n")[2].decode()
 
     async def main():
         sock = socket.socket()
@@ -65,8 +58,8 @@ def test_health_metrics_and_models_answer_before_llama_cpp_loads_and_a_completio
         tmp_path: Path, smollm2: Path) -> None:
     config = tmp_path / "backend.toml"
     config.write_text(f'[[models]]\nname = "smol"\npath = "{smollm2}"\nn_ctx = 512\n')
-    done = subprocess.run([sys.executable, "-c", PROBE, str(config)], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(config), str(TESTS)],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["at_start"] == [] and seen["before_chat"] == []
