@@ -166,7 +166,7 @@ class Drafter:
         elif 2 * accepted >= drafted:  # mostly right: the next may well run on
             self._size = max(cfg.draft_min, min(cfg.draft_max, max(accepted + 1, self._size // 2)))
             self._misses = 0
-        else:  # less than half: a miss (a verified position costs a third of a step here)
+        else:  # less than half: a miss (the batch cost more than the tokens it saved)
             self._size = max(cfg.draft_min, min(self._size // 2, accepted + 1))
             self._misses += 1
             if self._misses >= _MISSES_BEFORE_OFF:
