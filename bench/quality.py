@@ -431,6 +431,7 @@ async def ask(session: aiohttp.ClientSession, url: str, task: Task, context: str
     """One streamed chat completion through the orchestrator: the answer, time to [DONE],
     the backend's usage and the orchestrator's `cerebrum` stats."""
     body = {"max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": task.prompt}]}
     if context == "raw":
         body["cerebrum"] = {"context": "raw"}

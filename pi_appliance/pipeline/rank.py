@@ -95,15 +95,20 @@ def query_terms(instruction: Instruction, named: Sequence[str]) -> list[str]:
 
 def resolve_named(instruction: Instruction, chunks: Sequence[Chunk]) -> tuple[str, ...]:
     """Names the instruction means in this code: mentions the code has, plain words naming
-    a chunk (`explain the Parser class`)."""
+    a chunk (`explain the Parser class`). A lower-case word is an English word as well: it
+    names code only when nothing else in the instruction does (in "fix `median` so that it
+    returns the mean of the two middle values", `mean` is not a second target)."""
     known = {n for c in chunks for n in (c.defines | c.uses)}
     chunk_names = {part for c in chunks if c.name for part in (c.name, *c.name.split("."))}
     out = [m for m in instruction.mentions
            if m in known or m in chunk_names or m.split(".")[-1] in known]
     parts = {p for m in out for p in m.split(".")[:-1]} | {m.split(".")[-1] for m in out}
-    for word in re.findall(r"[A-Za-z_]\w{2,}", instruction.text):
-        if word in chunk_names and word.lower() not in _STOP and word not in parts:
-            out.append(word)
+    words = [w for w in re.findall(r"[A-Za-z_]\w{2,}", instruction.text)
+             if w in chunk_names and w.lower() not in _STOP and w not in parts]
+    coded = [w for w in words if not w.isalpha() or not w.islower()]
+    out += coded
+    if not out:
+        out = words
     return tuple(dict.fromkeys(out))
 
 

@@ -73,6 +73,33 @@ def test_bm25_orders_by_lexical_relevance_without_names():
     assert scored[-1].score == 0
 
 
+STATS = textwrap.dedent('''\
+    def mean(values):
+        return sum(values) / len(values)
+
+
+    def median(values):
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2]
+
+
+    def spread(values):
+        return max(values) - min(values)
+    ''')
+
+
+def test_a_lower_case_word_is_prose_once_the_instruction_names_code():
+    # bench/quality's js_median_even: `mean` taken as a second target had the 0.5B model
+    # rewrite mean() instead of median().
+    _, named, _ = ranked("Fix `median` so that for an even count it returns the mean of the "
+                         "two middle values.", STATS)
+    assert named == ["median"]
+    _, named, _ = ranked("Make the mean robust to an empty list.", STATS)
+    assert named == ["mean"]  # named by nothing else: the word is the name
+    _, named, _ = ranked("Explain how spread differs from the Store class.", CODE + STATS)
+    assert named == ["Store"]
+
+
 def test_plain_words_naming_a_chunk_count_as_names():
     _, named, scored = ranked("Explain the Store class.")
     assert named == ["Store"]
