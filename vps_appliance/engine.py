@@ -439,7 +439,7 @@ class ModelSlot:
             log.info("speculative_batch_limit", model=self.spec.name, tokens=self._verify_limit)
         draft_max = min(drafting.draft_max, self._verify_limit - 1)
         exact = dataclasses.replace(drafting, enabled=draft_max >= drafting.draft_min,
-                                    draft_max=draft_max)
+                                    draft_max=draft_max, align=1)
         return dataclasses.replace(control, drafting=exact)
 
     def close(self) -> None:

@@ -83,7 +83,7 @@ class ModelSpec:
     # tokens long (adapted to what is accepted).
     speculative: str = "auto"
     draft_min: int = 4
-    draft_max: int = 16
+    draft_max: int = 47
     sampling: Sampling = field(default_factory=Sampling)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from vps_appliance.speculative import DraftConfig, Drafter
 
-ON = DraftConfig(enabled=True, draft_min=2, draft_max=16, ngram_min=2, ngram_max=4)
+# align=1: these tests are about what is drafted; the batch alignment has its own test.
+ON = DraftConfig(enabled=True, draft_min=2, draft_max=16, ngram_min=2, ngram_max=4, align=1)
 
 
 def test_the_most_recent_occurrence_of_the_ngram_is_drafted_not_the_first():
@@ -69,10 +70,10 @@ def test_the_prediction_is_followed_in_order_with_a_cursor():
 def test_accepted_drafts_grow_and_misses_back_off_down_to_off():
     prompt = list(range(100)) * 2 + [0, 1]
     d = Drafter(ON, prompt)
-    first = len(d.draft(64))
-    d.result(first, first)
-    assert len(d.draft(64)) == min(16, first * 2)
-    d.result(16, 16)
+    assert len(d.draft(64)) == 7
+    d.result(7, 7)
+    assert len(d.draft(64)) == 15  # the batch doubles: 8 → 16
+    d.result(15, 15)
     assert len(d.draft(64)) == 16  # capped at draft_max
     d.result(16, 9)
     assert len(d.draft(64)) == 10  # half or more accepted: halved at most, to no less than
@@ -95,8 +96,24 @@ def test_accepted_drafts_grow_and_misses_back_off_down_to_off():
     d.draft(64)
     d.result(2, 0)  # so one miss does not switch drafting off
     assert d.draft(64)
-    assert d.stats.drafted == first + 16 + 16 + 10 + 6 + 3 + 2 + 2 + 2
-    assert d.stats.accepted == first + 16 + 9 + 5 + 2 + 2
+    assert d.stats.drafted == 7 + 15 + 16 + 10 + 6 + 3 + 2 + 2 + 2
+    assert d.stats.accepted == 7 + 15 + 9 + 5 + 2 + 2
+
+
+def test_verified_batches_are_multiples_of_four_where_the_source_allows():
+    cfg = DraftConfig()  # align 4, draft_min 4, draft_max 47
+    d = Drafter(cfg, list(range(100)) * 2 + [0, 1, 2, 3])
+    sizes = []
+    for _ in range(4):
+        sizes.append(n := len(d.draft(100)))
+        d.result(n, n)
+    assert sizes == [7, 15, 31, 47]  # batches of 8, 16, 32 and 48: never 17 or 33
+    assert len(d.draft(20)) == 19  # limited to 20: a batch of 20, not 21
+    d.result(19, 12)  # most accepted: halved, then up to the next aligned batch (24)
+    assert len(d.draft(100)) == 23
+    # a source with fewer tokens left than an aligned draft: what there is, if worth a batch
+    assert Drafter(cfg, [1, 2, 3, 4], [1, 2, 3, 4, 5, 6, 7, 8, 9]).draft(100) == [5, 6, 7, 8, 9]
+    assert Drafter(cfg, [1, 2, 3, 4], [1, 2, 3, 4, 5, 6, 7]).draft(100) == []
 
 
 @pytest.mark.parametrize("bad", [0, -1])
