@@ -19,11 +19,12 @@ engine verifies a draft in one batch and keeps the longest run the model agrees 
   misses (two) switch drafting off for a cool-down that doubles each time (up to 256 tokens),
   so a task that copies nothing pays for a few drafts and then for none;
 - aligned batches: the batch verified (the last token and the draft) is a multiple of
-  `align` tokens where the source has them. llama.cpp's CPU matrix kernels for the repacked
-  Q4_K weights take rows four at a time and the rest on a slower path: on 2 cores (AMD EPYC,
-  AVX2, position 1,500) a batch of 8 costs 84 ms and one of 7 111 ms, 16 costs 151 and 17
-  164, 32 264 and 33 340, against 21 ms for one token; per token the cost falls from 10.4 ms
-  at 8 to 7 ms at 40-48. So a draft is 3, 7, 15, 31 or 47 tokens, never 16.
+  `align` tokens where the source has them. llama.cpp's CPU matrix products are cheaper for
+  a multiple of 4 rows, mostly in the output layer (Q8_0, 151,936 rows, logits at every
+  verified position): on 2 cores (AMD EPYC, AVX2, position 1,500, the default plain weight
+  layout) a batch of 7 costs 106 ms and one of 8 87 ms, 15 / 16 / 17 cost 157 / 121 / 151,
+  31 / 32 / 33 247 / 242 / 283, against 21 ms for one token; per token the cost falls from
+  10.9 ms at 8 to 6.8 ms at 48. So a draft is 7, 15, 31 or 47 tokens, never 16.
 """
 
 from __future__ import annotations
