@@ -255,6 +255,15 @@ async def test_the_models_setting_and_the_requests_flag(start_backend, qwen_path
     assert details(on)["accepted_prediction_tokens"] > 0
 
 
+async def test_drafts_fit_a_small_n_batch(start_backend, qwen_path, http):
+    # draft_max 47 asks for batches of 48; with n_batch 8 the verify batches are kept to 8.
+    server = await start_backend(spec(MODEL, qwen_path, n_ctx=2048, n_batch=8,
+                                      sampling=Sampling(temperature=0.0, max_tokens=96)))
+    fast = await answer(http, base_url(server), chat(EDITS["c rename"], speculative=True))
+    assert fast["choices"][0]["finish_reason"] in ("stop", "length")
+    assert details(fast)["accepted_prediction_tokens"] > 0, details(fast)
+
+
 async def test_exact_mode_measures_the_batch_it_keeps_drafts_within(qwen, http):
     await answer(http, qwen, chat(EDITS["c rename"], max_tokens=8))
     limit = await metric(http, qwen, "cerebrum_backend_draft_batch_limit", model=MODEL)
