@@ -24,7 +24,8 @@ engine verifies a draft in one batch and keeps the longest run the model agrees 
   verified position): on 2 cores (AMD EPYC, AVX2, position 1,500, the default plain weight
   layout) a batch of 7 costs 106 ms and one of 8 87 ms, 15 / 16 / 17 cost 157 / 121 / 151,
   31 / 32 / 33 247 / 242 / 283, against 21 ms for one token; per token the cost falls from
-  10.9 ms at 8 to 6.8 ms at 48. So a draft is 7, 15, 31 or 47 tokens, never 16.
+  10.9 ms at 8 to 6.8 ms at 48. So drafts are 7, 11, 15, … 47 tokens (7 → 15 → 31 → 47
+  while whole drafts are accepted), never 16, unless the source runs out first.
 """
 
 from __future__ import annotations
