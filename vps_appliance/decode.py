@@ -88,7 +88,7 @@ def decode(llm: llama_cpp.Llama, tokens: Sequence[int], chain: Chain,
         n_ctx = llm.n_ctx()
         if drafter is not None:
             drafter.append([step[0]])
-            # A verify batch must fit the context's n_batch (llama_decode refuses more).
+            # A verify batch must fit the context's n_batch: llama.cpp aborts on a larger one.
             batch = _Batch(min(drafter.config.draft_max + 1, llm.n_batch))
         while True:
             yield step
