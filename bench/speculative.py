@@ -264,7 +264,7 @@ def backend_speculates() -> bool:
     return any(f.name == "speculative" for f in dataclasses.fields(ModelSpec))
 
 
-def start_services(work: Path, model_path: Path, draft: dict[str, int]
+def start_services(work: Path, model: str, model_path: Path, draft: dict[str, int]
                    ) -> tuple[dict[str, str], list[subprocess.Popen], list[str]]:
     """The backend and two llama-servers (plain, ngram-simple) on free ports."""
     ports = {name: free_port() for name in ("backend", "llama-server plain",
@@ -273,7 +273,7 @@ def start_services(work: Path, model_path: Path, draft: dict[str, int]
     if backend_speculates():
         extra = 'speculative = "auto"\n' + extra
     (work / "backend.toml").write_text(
-        f'[[models]]\nname = "{MODEL}"\npath = "{model_path}"\nn_ctx = {N_CTX}\n'
+        f'[[models]]\nname = "{model}"\npath = "{model_path}"\nn_ctx = {N_CTX}\n'
         f"n_threads = {THREADS}\nn_batch = {N_BATCH}\n{extra}")
     procs = [subprocess.Popen([sys.executable, "-m", "vps_appliance", "--config",
                                str(work / "backend.toml"), "--port", str(ports["backend"])],
@@ -294,9 +294,9 @@ def start_services(work: Path, model_path: Path, draft: dict[str, int]
     return urls, procs, spec_argv
 
 
-def peer_request(peer: str, case: Case, max_tokens: int) -> tuple[str, dict]:
+def peer_request(peer: str, case: Case, model: str, max_tokens: int) -> tuple[str, dict]:
     """The server a peer runs on, and its request body."""
-    body: dict = {"model": MODEL, "messages": [{"role": "user", "content": case.prompt}],
+    body: dict = {"model": model, "messages": [{"role": "user", "content": case.prompt}],
                   "max_tokens": max_tokens, "temperature": 0, "stream": True,
                   "stream_options": {"include_usage": True}}
     if peer.startswith("backend"):
@@ -308,7 +308,7 @@ def peer_request(peer: str, case: Case, max_tokens: int) -> tuple[str, dict]:
 
 
 async def measure(session: aiohttp.ClientSession, urls: dict[str, str], peers: tuple[str, ...],
-                  cases: list[Case], repeats: int, max_tokens: int, roots: set[int],
+                  cases: list[Case], model: str, repeats: int, max_tokens: int, roots: set[int],
                   quiet: float) -> list[dict]:
     """Every case x peer x repeat, peers rotating; each run primed, timed and CPU-metered."""
     scale = os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1)
@@ -318,7 +318,7 @@ async def measure(session: aiohttp.ClientSession, urls: dict[str, str], peers: t
             k = (r + c) % len(peers)
             batch = []
             for peer in peers[k:] + peers[:k]:
-                server, body = peer_request(peer, case, max_tokens)
+                server, body = peer_request(peer, case, model, max_tokens)
                 for attempt in range(RETRIES + 1):
                     prime = {k: v for k, v in body.items() if k != "prediction"}
                     await chat(session, urls[server], prime | {"max_tokens": 1})
@@ -352,6 +352,8 @@ async def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    parser.add_argument("--model", default=MODEL, choices=sorted(models.PACKAGED),
+                        help="a packaged model (default %(default)s)")
     parser.add_argument("--draft-min", type=int, help="the backend's draft_min (its default)")
     parser.add_argument("--draft-max", type=int, help="the backend's draft_max (its default)")
     parser.add_argument("--quiet", type=float, default=0.15,
@@ -375,11 +377,11 @@ async def main() -> int:
     cases = load_cases(tuple(args.cases))
     draft = {k: v for k, v in (("draft_min", args.draft_min), ("draft_max", args.draft_max))
              if v is not None}
-    model_path = models.resolve(MODEL, models.default_cache_dir())
+    model_path = models.resolve(args.model, models.default_cache_dir())
     work = Path(tempfile.mkdtemp(prefix="cerebrum-bench-spec-"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the services too
-    urls, procs, spec_argv = start_services(work, model_path, draft)
-    result: dict = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "model": MODEL,
+    urls, procs, spec_argv = start_services(work, args.model, model_path, draft)
+    result: dict = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "model": args.model,
                     "threads": THREADS, "n_ctx": N_CTX, "n_batch": N_BATCH,
                     "max_tokens": args.max_tokens, "repeats": args.repeats,
                     "backend_draft": draft, "llama_server_spec": " ".join(spec_argv),
@@ -393,11 +395,12 @@ async def main() -> int:
                                          timeout=aiohttp.ClientTimeout(total=900)) as session:
             for proc, url in zip(procs, urls.values(), strict=True):
                 await wait_healthy(session, url, proc)
-            warm_up = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}],
+            warm_up = {"model": args.model, "messages": [{"role": "user", "content": "hi"}],
                        "max_tokens": 2, "temperature": 0, "stream": True}
             for url in urls.values():
                 await chat(session, url, warm_up)  # load the model, build the graphs
-            runs = await measure(session, urls, peers, cases, args.repeats, args.max_tokens,
+            runs = await measure(session, urls, peers, cases, args.model, args.repeats,
+                                 args.max_tokens,
                                  {os.getpid(), *(p.pid for p in procs)}, args.quiet)
     finally:
         for proc in procs:
