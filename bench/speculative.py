@@ -382,6 +382,7 @@ async def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the services too
     urls, procs, spec_argv = start_services(work, args.model, model_path, draft)
     result: dict = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "model": args.model,
+                    "file": model_path.name,
                     "threads": THREADS, "n_ctx": N_CTX, "n_batch": N_BATCH,
                     "max_tokens": args.max_tokens, "repeats": args.repeats,
                     "backend_draft": draft, "llama_server_spec": " ".join(spec_argv),
@@ -427,7 +428,8 @@ def markdown(r: dict) -> str:
 
     s = {"quiet": r["quiet"], "medians": r["medians"], "ratios": r["ratios"]}
     lines = [f"Speculative decoding, {r['date']}. Machine: {r['machine']}. Model {r['model']} "
-             f"(Q4_K_M), {r['threads']} threads, n_ctx {r['n_ctx']}, batch {r['n_batch']}, "
+             f"({r.get('file', 'Q4_K_M')}), {r['threads']} threads, n_ctx {r['n_ctx']}, "
+             f"batch {r['n_batch']}, "
              f"temperature 0, max_tokens {r['max_tokens']}, /v1/chat/completions streamed; "
              f"medians of {r['repeats']} alternating repeats. llama-server b11434 "
              f"`{r['llama_server_spec']}`; the backend's draft settings: "
