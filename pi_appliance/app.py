@@ -10,12 +10,13 @@ import falcon
 import falcon.asgi
 import structlog
 
+from cerebrum import jsonwire
 from cerebrum.auth import bearer_ok
 from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
 from .errors import BadRequest, HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
-from .infill import Infill
+from .infill import Completion, Infill
 from .lifecycle import SHEDDABLE, Lifecycle, context
 from .resources import (
     Completions,
@@ -107,6 +108,9 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     """Build the orchestrator: a Falcon ASGI app inside its request-lifecycle wrapper."""
     services = Services(settings=settings, clock=clock, session_factory=session_factory)
     app = falcon.asgi.App(middleware=[Gate(services)], cors_enable=False)
+    # Every `resp.media` body goes out compact, as SSE payloads do (cerebrum.jsonwire).
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
+        dumps=jsonwire.dumps)
     app.add_error_handler(Exception, handle_error)
     app.add_error_handler(falcon.HTTPError, handle_error)  # else Falcon's own, more specific
     app.add_error_handler(OrchestratorError, handle_error)
@@ -115,6 +119,7 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     infill = Infill(services)
     app.add_route("/v1/completions", Completions(services, "completion", fim=infill.fim))
     app.add_route("/infill", infill)
+    app.add_route("/completion", Completion(infill.fim))
     app.add_route("/v1/context/preview", Preview(services))
     app.add_route("/v1/models", Models(services))
     app.add_route("/health", Health(services))

@@ -3,12 +3,15 @@
 `/infill` (llama.cpp's endpoint, which this project's backend also serves), with the context
 chosen here (`infill_context`), through the same breakers, shedding and cancellation as
 completions; the answer comes back in the shape the client asked in.
+
+`POST /completion` (llama.cpp's own completion: Continue's llama.cpp provider) takes the same
+path without the context selection: the client rendered its prompt (a FIM template, or a chat
+template), so it goes to the route's backends' `/completion` as it came.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -16,19 +19,17 @@ from typing import Any
 
 from falcon.asgi import Request, Response, SSEvent
 
+from cerebrum import jsonwire
+
 from . import routing
 from .errors import UpstreamError
 from .infill_context import Selection, passthrough, plan_infill, quick_route
-from .infill_protocol import InfillRequest, parse_infill
+from .infill_protocol import InfillRequest, parse_completion, parse_infill
 from .lifecycle import context
 from .proxy import Opened
 from .resources import Timed, read_json
 from .services import Services
 from .workers import WorkerFailed
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _is_last(chunk: dict[str, Any]) -> bool:
@@ -92,6 +93,14 @@ def payload(ireq: InfillRequest, selection: Selection, n_predict: int, n_ctx: in
                             else {"text": e.text} for e in selection.extra]}
 
 
+def completion_payload(ireq: InfillRequest, n_predict: int, n_ctx: int) -> dict[str, Any]:
+    """The backend's /completion body: the checked llama.cpp options and the prompt."""
+    options = dict(ireq.options)
+    if options.get("repeat_last_n") == -1:
+        options["repeat_last_n"] = n_ctx
+    return {**options, "prompt": ireq.prompt, "n_predict": n_predict}
+
+
 class FillInMiddle:
     """Plans, opens and relays one fill-in-the-middle request, in either shape."""
 
@@ -104,15 +113,22 @@ class FillInMiddle:
         s, ctx = self.s, context(req.scope)
         n_predict = s.settings.default_max_tokens if ireq.n_predict is None else ireq.n_predict
         client = client_of(req)
-        decision, selection = await self._plan(ireq, n_predict, s.orders.get(client))
-        s.orders.put(client, selection.order)
+        if ireq.shape == "completion":  # a rendered prompt: nothing to select
+            decision = quick_route(ireq, s.settings, "a /completion prompt is not read")
+            selection = passthrough(ireq, "a /completion prompt is sent as it came")
+        else:
+            decision, selection = await self._plan(ireq, n_predict, s.orders.get(client))
+            s.orders.put(client, selection.order)
         ctx.log.update(route=decision.route.name, model=decision.route.model,
                        language=decision.language, context=selection.mode, fim=ireq.shape,
                        chunks_offered=selection.offered, chunks_kept=len(selection.extra))
         assert s.proxy is not None
-        opened = await s.proxy.open(decision.route, "infill",
-                                    payload(ireq, selection, n_predict, decision.route.n_ctx),
-                                    ctx.request_id, last=_is_last)
+        if ireq.shape == "completion":
+            kind, body = "llama_completion", completion_payload(ireq, n_predict,
+                                                               decision.route.n_ctx)
+        else:
+            kind, body = "infill", payload(ireq, selection, n_predict, decision.route.n_ctx)
+        opened = await s.proxy.open(decision.route, kind, body, ctx.request_id, last=_is_last)
         ctx.closers.append(opened.rest.aclose)  # ends its backend's outstanding request
         relay = InfillRelay(s, decision, selection, opened, ctx.started, ireq,
                             ctx.request_id)
@@ -195,13 +211,13 @@ class InfillRelay(Timed):
                         continue
                     if openai:
                         if text := _content(chunk):
-                            yield SSEvent(data=_dumps(self._openai(text, None)))
+                            yield SSEvent(data=jsonwire.dump_bytes(self._openai(text, None)))
                     else:
-                        yield SSEvent(data=_dumps(chunk))
+                        yield SSEvent(data=jsonwire.dump_bytes(chunk))
         except UpstreamError as exc:
             self.s.stats.count("midstream_errors")
             error = {"code": 502, "message": str(exc), "type": exc.type}
-            yield SSEvent(data=_dumps({"error": error}))
+            yield SSEvent(data=jsonwire.dump_bytes({"error": error}))
             if openai:
                 yield SSEvent(data=b"[DONE]")
             return
@@ -213,12 +229,12 @@ class InfillRelay(Timed):
             # comes in one only when the client asks (`stream_options.include_usage`).
             finish = self._openai(_content(final), self._finish(final), final)
             usage = finish.pop("usage", None)
-            yield SSEvent(data=_dumps({**finish, "cerebrum": stats}))
+            yield SSEvent(data=jsonwire.dump_bytes({**finish, "cerebrum": stats}))
             if self.ireq.include_usage:
-                yield SSEvent(data=_dumps({**finish, "choices": [], "usage": usage}))
+                yield SSEvent(data=jsonwire.dump_bytes({**finish, "choices": [], "usage": usage}))
             yield SSEvent(data=b"[DONE]")
             return
-        yield SSEvent(data=_dumps({**final, "cerebrum": stats}))
+        yield SSEvent(data=jsonwire.dump_bytes({**final, "cerebrum": stats}))
 
     async def collect(self) -> dict[str, Any]:
         """One JSON body: llama.cpp's (`response_fields` honoured) or OpenAI's."""
@@ -250,3 +266,16 @@ class Infill:
         """Validate, then fill in the middle."""
         body = await read_json(req, self.s.settings.max_body_bytes)
         await self.fim.respond(parse_infill(body, self.s.settings.max_tokens_cap), req, resp)
+
+
+class Completion:
+    """POST /completion: llama.cpp's own completion endpoint (a prompt sent as it came)."""
+
+    def __init__(self, fim: FillInMiddle):
+        self.fim = fim
+
+    async def on_post(self, req: Request, resp: Response) -> None:
+        """Validate, then complete."""
+        settings = self.fim.s.settings
+        body = await read_json(req, settings.max_body_bytes)
+        await self.fim.respond(parse_completion(body, settings.max_tokens_cap), req, resp)

@@ -255,10 +255,10 @@ def passthrough(req: InfillRequest, reason: str) -> Selection:
                      len(req.extra), 0, 0, 0, 0)
 
 
-def quick_route(req: InfillRequest, settings: Settings) -> routing.Decision:
-    """Routing without reading the code (after a selection timeout): explicit language or
-    the edited file's name, else the default route."""
+def quick_route(req: InfillRequest, settings: Settings,
+                why: str = "the context selection did not finish") -> routing.Decision:
+    """Routing without reading the code (after a selection timeout, or for a prompt the
+    client rendered): explicit language or the edited file's name, else the default route."""
     language = req.language or (_by_name(req.filename) if req.filename else None)
     return routing.choose(settings, model=req.model, language=language,
-                          language_reason="explicit" if language else
-                          "not detected (the context selection did not finish)")
+                          language_reason="explicit" if language else f"not detected ({why})")

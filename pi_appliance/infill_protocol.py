@@ -1,5 +1,7 @@
 """Fill-in-the-middle requests (pure): llama.cpp's `POST /infill` shape, and OpenAI's
-`POST /v1/completions` with `suffix`, both validated into one `InfillRequest`.
+`POST /v1/completions` with `suffix`, both validated into one `InfillRequest`; and
+llama.cpp's `POST /completion` (Continue's llama.cpp provider: a prompt the client rendered,
+sent on as it came), validated into the same shape with no prefix, suffix or chunks.
 
 Every field is checked; a field we do not know is a 400 naming it, never ignored. The
 llama.cpp options are forwarded to the backend's `/infill` as they came (they are that
@@ -26,7 +28,7 @@ from .errors import BadRequest
 from .pipeline.language import canonical
 from .settings import LANGUAGES
 
-Shape = Literal["infill", "openai"]
+Shape = Literal["infill", "openai", "completion"]
 MAX_EXTRA = 512  # chunks per request (llama.vim's ring holds 16, llama.vscode's 16)
 MAX_FILES = 64  # whole files in `cerebrum.files`
 MAX_SAMPLERS = 16
@@ -55,6 +57,9 @@ _INFILL_FIELDS = frozenset({"input_prefix", "input_suffix", "input_extra", "prom
 _OPENAI_FIELDS = frozenset({"model", "prompt", "suffix", "max_tokens", "stop", "stream", "n",
                             "echo", "logprobs", "best_of", "user", "stream_options",
                             "cerebrum", *_OPENAI_NUMBERS})
+_COMPLETION_FIELDS = frozenset({"prompt", "n_predict", "max_tokens", "stop", "stream",
+                                "cache_prompt", "samplers", "response_fields", "model",
+                                "mirostat", "cerebrum", *_INFILL_NUMBERS})
 _CEREBRUM_FIELDS = frozenset({"files", "language", "filename", "context"})
 
 
@@ -229,6 +234,35 @@ def parse_infill(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:
     prompt = _string(body, "prompt")
     extra = _chunks(body.get("input_extra"), "input_extra", MAX_EXTRA)
     files, language, filename, context = _cerebrum(body)
+    _llama_options(body, options)
+    fields = _response_fields(body)
+    return InfillRequest("infill", model, stream, prefix, suffix, prompt, extra, files,
+                         language, filename, context,
+                         _n_predict(body, ("n_predict", "max_tokens"), max_tokens_cap),
+                         fields, options)
+
+
+def parse_completion(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:
+    """Validate a llama.cpp-style `/completion` request (Continue's llama.cpp provider)."""
+    _unknown(body, _COMPLETION_FIELDS)
+    model, stream, options = _common(body, max_tokens_cap, _INFILL_NUMBERS)
+    if not isinstance(body.get("prompt"), str):
+        raise BadRequest("'prompt' is required: a string (token arrays are not accepted)",
+                         param="prompt")
+    mirostat = body.get("mirostat", 0)
+    if mirostat != 0 or isinstance(mirostat, bool):
+        raise BadRequest("'mirostat' must be 0: the backends do not sample with Mirostat",
+                         param="mirostat")
+    files, language, filename, context = _cerebrum(body)
+    _llama_options(body, options)
+    return InfillRequest("completion", model, stream, "", "", body["prompt"], (), files,
+                         language, filename, context,
+                         _n_predict(body, ("n_predict", "max_tokens"), max_tokens_cap),
+                         _response_fields(body), options)
+
+
+def _llama_options(body: dict[str, Any], options: dict[str, Any]) -> None:
+    """Check llama.cpp's own options (stop, cache_prompt, samplers) into `options`."""
     if options.get("repeat_penalty") == 0:  # llama-server refuses it; 1 is off
         raise BadRequest("'repeat_penalty' must be greater than 0 (1 is off)",
                          param="repeat_penalty")
@@ -245,15 +279,15 @@ def parse_infill(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:
             raise BadRequest(f"'samplers' must be an array of up to {MAX_SAMPLERS} of "
                              f"{', '.join(sorted(_SAMPLERS))}", param="samplers")
         options["samplers"] = samplers
+
+
+def _response_fields(body: dict[str, Any]) -> tuple[str, ...] | None:
     fields = body.get("response_fields")
     if fields is not None and (not isinstance(fields, list) or len(fields) > 64 or not all(
             isinstance(f, str) for f in fields)):
         raise BadRequest("'response_fields' must be an array of up to 64 strings "
                          "(paths like \"timings/prompt_n\")", param="response_fields")
-    return InfillRequest("infill", model, stream, prefix, suffix, prompt, extra, files,
-                         language, filename, context,
-                         _n_predict(body, ("n_predict", "max_tokens"), max_tokens_cap),
-                         tuple(fields) if fields else None, options)
+    return tuple(fields) if fields else None
 
 
 def parse_openai(body: dict[str, Any], max_tokens_cap: int) -> InfillRequest:

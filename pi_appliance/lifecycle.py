@@ -35,7 +35,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Requests that do work (the pipeline, a model call): admitted up to `max_concurrent`.
 SHEDDABLE = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/context/preview",
-                       "/infill"})
+                       "/infill", "/completion"})
 
 
 @dataclass

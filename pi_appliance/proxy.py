@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 log = structlog.get_logger("cerebrum.orchestrator")
-PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions", "infill": "/infill"}
+PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions", "infill": "/infill",
+         "llama_completion": "/completion"}
 BUSY_RETRY_AFTER = 2  # seconds, when a busy backend does not say
 
 

@@ -3,7 +3,6 @@ models, stats and metrics."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -13,6 +12,7 @@ import falcon
 from falcon.asgi import Request, Response, SSEvent
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from cerebrum import jsonwire
 from cerebrum.openai import error_body
 from cerebrum.openai.fold import Folder
 
@@ -28,10 +28,6 @@ from .stats import drafting
 
 if TYPE_CHECKING:
     from .infill import FillInMiddle
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def read_json(req: Request, limit: int) -> dict[str, Any]:
@@ -192,15 +188,15 @@ class Relay(Timed):
                     if chunk.get("choices") == [] and chunk.get("usage"):
                         usage_chunk = chunk
                         continue
-                    yield SSEvent(data=_dumps(chunk))
+                    yield SSEvent(data=jsonwire.dump_bytes(chunk))
         except UpstreamError as exc:
             self.s.stats.count("midstream_errors")
-            yield SSEvent(data=_dumps(error_body(str(exc), exc.type, exc.code)))
+            yield SSEvent(data=jsonwire.dump_bytes(error_body(str(exc), exc.type, exc.code)))
             yield SSEvent(data=b"[DONE]")
             return
         last = usage_chunk or {**{k: template.get(k) for k in ("id", "object", "created",
                                                                 "model")}, "choices": []}
-        yield SSEvent(data=_dumps({**last, "cerebrum": self._stats()}))
+        yield SSEvent(data=jsonwire.dump_bytes({**last, "cerebrum": self._stats()}))
         yield SSEvent(data=b"[DONE]")
 
     async def collect(self) -> dict[str, Any]:

@@ -4,17 +4,17 @@ error shape instead of uvicorn's plain text."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cerebrum import jsonwire
 from cerebrum.openai import error_body
 
-_MALFORMED = json.dumps(error_body(
+_MALFORMED = jsonwire.dump_bytes(error_body(
     "malformed HTTP request: the request line, headers or body framing could not be parsed",
-    "invalid_request_error", "malformed_request")).encode()
+    "invalid_request_error", "malformed_request"))
 
 
 class JsonErrorsProtocol(HttpToolsProtocol):

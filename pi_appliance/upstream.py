@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
+from cerebrum import jsonwire
 from cerebrum.sse import MalformedStream, events
 
 from .errors import UpstreamError, UpstreamRejected
@@ -37,6 +38,7 @@ def new_session(timeouts: Timeouts, limit: int = 32) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect,
                                       connect=timeouts.connect),
         raise_for_status=False,
+        json_serialize=jsonwire.dumps,
     )
 
 

@@ -182,3 +182,44 @@ def orchestrator_settings(*backends: tuple[str, str], **overrides: object):
               Route("codellama", model, names, ("rust", "c", "cpp")))
     return Settings(backends=tuple(Backend(name, url) for name, url in backends),
                     routes=routes, default_route="qwen", **overrides)  # type: ignore[arg-type]
+
+
+QWEN = "qwen2.5-coder-0.5b-instruct"
+
+
+def qwen_stack_settings(backend: str, key: str | None = None):
+    """An orchestrator over one backend serving Qwen2.5-Coder, with the backend's key (if
+    any) and requiring the same of its own clients."""
+    import dataclasses
+
+    from pi_appliance.settings import Backend
+
+    settings = orchestrator_settings(("vps", backend), model=QWEN,
+                                     api_keys=(key,) if key else ())
+    return dataclasses.replace(
+        settings, backends=(Backend("vps", backend, api_key=key),),
+        routes=tuple(dataclasses.replace(r, n_ctx=2048, tokenizer="qwen2")
+                     for r in settings.routes))
+
+
+@pytest.fixture
+async def qwen_tiers(start_backend, start_orchestrator, qwen_path) -> dict[str, str]:
+    """{"backend": url, "orchestrator": url}: Qwen2.5-Coder-0.5B (it has FIM tokens) in a
+    real backend and a real orchestrator in front of it, no keys."""
+    backend = base_url(await start_backend(spec(QWEN, qwen_path, sampling=Sampling(
+        temperature=0.0, max_tokens=48))))
+    return {"backend": backend,
+            "orchestrator": await start_orchestrator(qwen_stack_settings(backend))}
+
+
+@pytest.fixture
+async def qwen_llama_server(qwen_path, http) -> AsyncIterator[str]:
+    """llama.cpp's own llama-server with the same Qwen file (skips where it did not build)."""
+    from llama_servers import LlamaServer
+
+    server = LlamaServer(qwen_path)
+    try:
+        await server.start(http)
+        yield server.url
+    finally:
+        server.stop()

@@ -30,6 +30,7 @@ from .errors import (
 )
 from .identity import identity, llama_build
 from .metrics import Metrics
+from .replies import json_response
 from .runtime import Runtime
 from .settings import Settings
 from .state import (
@@ -65,7 +66,7 @@ def error_response(exc: BackendError | InvalidRequest,
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     body = error_body(str(exc), exc.type, exc.code, getattr(exc, "param", None))
-    return web.json_response(body, status=exc.status, headers=headers)
+    return json_response(body, status=exc.status, headers=headers)
 
 
 def _from_http(exc: web.HTTPException, body_limit: int) -> BackendError:

@@ -17,7 +17,14 @@ from cerebrum.openai import error_body
 from . import chat, fim_service, sampling, structured, tools
 from .engine import Control, Done, Event, Failed, LoadedModel, ModelSlot, Piece
 from .errors import BackendError, BadRequest, ClientStalled, NotFound, PayloadTooLarge
-from .infill import parse_infill, select_fields, timings
+from .infill import (
+    InfillRequest,
+    generation_settings,
+    parse_infill,
+    parse_native_completion,
+    select_fields,
+    timings,
+)
 from .protocol import (
     CompletionRequest,
     Envelope,
@@ -31,6 +38,7 @@ from .protocol import (
     parse_tokenize,
     sse,
 )
+from .replies import json_response
 from .respond import Response
 from .settings import ModelSpec
 from .speculative import DraftConfig
@@ -185,7 +193,7 @@ async def _collect(request: web.Request, shape: Response, first: Event,
         shape.collect(event)
         if isinstance(event, Done) and shape.complete:
             _finish(request, shape.usage(), event.decode_tokens_per_second)
-            return web.json_response(shape.body())
+            return json_response(shape.body())
         event = await anext(events)
 
 
@@ -271,9 +279,7 @@ async def text_completions(request: web.Request) -> web.StreamResponse:
 async def infill(request: web.Request) -> web.StreamResponse:
     """POST /infill: llama-server's fill-in-the-middle (llama.vim, llama.vscode)."""
     settings = request.app[SETTINGS]
-    body = await _body(request)
-    if isinstance(body, dict) and body.get("model") == "":
-        body = {k: v for k, v in body.items() if k != "model"}  # llama.vim's default: any
+    body = _any_model(await _body(request))
     slot = _slot(request, model_of(body))
     slot.check_capacity()
     req = parse_infill(body, slot.spec.sampling, settings.max_tokens_cap)
@@ -283,14 +289,50 @@ async def infill(request: web.Request) -> web.StreamResponse:
         suffix=req.suffix, prompt=req.prompt, extra=req.extra, samplers=req.samplers,
         n_indent=req.n_indent, t_max_predict_ms=req.t_max_predict_ms,
         cache_prompt=req.cache_prompt)
-    ctx = request[CONTEXT]
-    ctx.log.update(prompt_tokens=len(prepared.tokens), fim_cut=prepared.cut.any,
-                   extra_chunks=len(req.extra))
-    request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(len(prepared.tokens))
-    n_prompt = len(prepared.tokens)
-    control = await _with_drafting(prepared.control, model, slot.spec, None, "")
-    async with aclosing(slot.generate(prepared.tokens, req.params, prepared.max_tokens, (),
-                                      control)) as events:
+    request[CONTEXT].log.update(fim_cut=prepared.cut.any, extra_chunks=len(req.extra))
+    return await _native(request, slot, model, req, prepared.tokens, prepared.max_tokens,
+                         prepared.control, prepared.cut.any, prepared.cut.as_dict())
+
+
+async def completion(request: web.Request) -> web.StreamResponse:
+    """POST /completion: llama-server's own completion endpoint (Continue's llama.cpp
+    provider), the prompt as it is, special tokens parsed, as llama-server does."""
+    settings = request.app[SETTINGS]
+    body = _any_model(await _body(request))
+    slot = _slot(request, model_of(body))
+    slot.check_capacity()
+    req = parse_native_completion(body, slot.spec.sampling, settings.max_tokens_cap)
+    model = await slot.model()
+    tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
+    # As llama-server does with its own format: an n_predict past the context's room ends at
+    # the context's end (stop_type "limit"); Continue sends its maxTokens, 4096 by default.
+    room = model.n_ctx - len(tokens)
+    requested = None if req.params.max_tokens is None else min(req.params.max_tokens, room)
+    max_tokens = completion_budget(len(tokens), requested, slot.spec.sampling.max_tokens,
+                                   model.n_ctx)
+    control = Control(samplers=req.samplers.for_context(model.n_ctx), n_indent=req.n_indent,
+                      t_max_predict_ms=req.t_max_predict_ms, cache_prompt=req.cache_prompt)
+    return await _native(request, slot, model, req, tokens, max_tokens, control, False, None)
+
+
+def _any_model(body: Any) -> Any:
+    """llama.vim sends `"model": ""` by default: any model, as llama-server takes it."""
+    if isinstance(body, dict) and body.get("model") == "":
+        return {k: v for k, v in body.items() if k != "model"}
+    return body
+
+
+async def _native(request: web.Request, slot: ModelSlot, model: LoadedModel,
+                  req: InfillRequest, tokens: list[int], max_tokens: int, control: Control,
+                  truncated: bool, truncation: dict[str, Any] | None) -> web.StreamResponse:
+    """Generate and answer in llama-server's own shape (/infill and /completion): one body
+    (`response_fields` honoured) or `data: {"content":…,"stop":false}` events."""
+    settings = request.app[SETTINGS]
+    n_prompt = len(tokens)
+    request[CONTEXT].log["prompt_tokens"] = n_prompt
+    request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(n_prompt)
+    control = await _with_drafting(control, model, slot.spec, None, "")
+    async with aclosing(slot.generate(tokens, req.params, max_tokens, (), control)) as events:
         first = await anext(events)
         _first_token(request, first)
         if isinstance(first, Failed):
@@ -300,15 +342,19 @@ async def infill(request: web.Request) -> web.StreamResponse:
             _finish(request, done.usage, done.decode_tokens_per_second)
             usage = done.usage
             evaluated = usage.prompt_tokens - usage.cached_tokens
-            return {
+            out = {
                 "index": 0, "content": content, "id_slot": 0, "stop": True,
                 "model": slot.spec.name, "tokens_predicted": usage.completion_tokens,
-                "tokens_evaluated": n_prompt, "truncated": prepared.cut.any,
-                "truncation": prepared.cut.as_dict(), "stop_type": done.stop_type,
+                "tokens_evaluated": n_prompt,
+                "generation_settings": generation_settings(req, model.n_ctx, max_tokens),
+                "truncated": truncated, "stop_type": done.stop_type,
                 "stopping_word": "", "tokens_cached": done.tokens_cached,
                 "timings": timings(evaluated, done.prompt_seconds, usage.completion_tokens,
                                    done.predict_seconds, usage.cached_tokens),
             }
+            if truncation is not None:
+                out["truncation"] = truncation
+            return out
 
         if not req.stream:
             parts, event = [], first
@@ -318,8 +364,8 @@ async def infill(request: web.Request) -> web.StreamResponse:
             if isinstance(event, Failed):
                 raise BackendError(event.message)
             out = final("".join(parts), event)
-            return web.json_response(select_fields(out, req.response_fields)
-                                     if req.response_fields else out)
+            return json_response(select_fields(out, req.response_fields)
+                                 if req.response_fields else out)
         response = await _start_sse(request)
         timeout = settings.write_timeout
         event, n = first, 0
@@ -356,5 +402,5 @@ async def tokenize(request: web.Request) -> web.Response:
     slot = _slot(request, req.model)
     model = await slot.model()
     tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.text, req.add_special)
-    return web.json_response({"model": slot.spec.name, "tokens": len(tokens),
+    return json_response({"model": slot.spec.name, "tokens": len(tokens),
                               "n_ctx": model.n_ctx})

@@ -1,4 +1,5 @@
-"""llama-server's `/infill` wire format (pure): request validation and response shapes.
+"""llama-server's own wire format (pure): `/infill` and `/completion` request validation and
+response shapes.
 
 Every field llama.vim, llama.vscode and the orchestrator send is validated and honoured;
 a field this backend does not know is a 400 naming it (llama-server ignores unknown fields,
@@ -8,6 +9,10 @@ so for a one-slot server: `t_max_prompt_ms` (parsed but not implemented upstream
 `stop` takes up to 16 strings (llama-server sets no limit; the orchestrator passes on 16), and
 `repeat_penalty` must be above 0, as llama-server requires (the penalties sampler divides by it);
 `repeat_last_n` -1 is the whole context (`SamplerSpec.for_context`).
+
+`/completion` (Continue's llama.cpp provider) takes the same fields but the FIM ones, its
+`prompt` required and sent to the model as it is; `mirostat` is accepted only as 0 (off), the
+one value this backend's sampler chain honours.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ _SAMPLING = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed",
 FIELDS = frozenset({"input_prefix", "input_suffix", "input_extra", "prompt", "n_predict",
                     "stream", "cache_prompt", "samplers", "response_fields", "model",
                     *_SAMPLING, *_NUMBERS})
+_FIM_ONLY = frozenset({"input_prefix", "input_suffix", "input_extra"})
+COMPLETION_FIELDS = (FIELDS - _FIM_ONLY) | {"mirostat"}
 
 
 @dataclass(frozen=True)
 class InfillRequest:
-    """A validated /infill request."""
+    """A validated /infill (or /completion: no prefix, suffix or extra) request."""
 
     model: str | None
     prefix: str
@@ -129,13 +136,34 @@ def _response_fields(body: dict[str, Any]) -> tuple[str, ...] | None:
     return tuple(fields) or None
 
 
+def parse_native_completion(body: Any, defaults: Sampling,
+                            max_tokens_cap: int) -> InfillRequest:
+    """Validate a /completion request: a `prompt` string and /infill's other fields."""
+    body = wire.json_object(body)
+    _known(body, COMPLETION_FIELDS, "/completion")
+    mirostat = body.get("mirostat", 0)
+    if mirostat != 0 or isinstance(mirostat, bool):
+        raise BadRequest("'mirostat' must be 0: this backend does not sample with Mirostat",
+                         param="mirostat")
+    if not isinstance(body.get("prompt"), str):
+        raise BadRequest("'prompt' is required: a string (token arrays are not accepted)",
+                         param="prompt")
+    fields = {k: v for k, v in body.items() if k != "mirostat"}
+    return parse_infill({**fields, "input_prefix": "", "input_suffix": ""}, defaults,
+                        max_tokens_cap)
+
+
+def _known(body: dict[str, Any], fields: frozenset[str], endpoint: str) -> None:
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise BadRequest(f"unknown field '{unknown[0]}': {endpoint} takes "
+                         f"{', '.join(sorted(fields))}", param=unknown[0])
+
+
 def parse_infill(body: Any, defaults: Sampling, max_tokens_cap: int) -> InfillRequest:
     """Validate an /infill request (llama-server's fields; unknown ones are a 400)."""
     body = wire.json_object(body)
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown field '{unknown[0]}': /infill takes "
-                         f"{', '.join(sorted(FIELDS))}", param=unknown[0])
+    _known(body, FIELDS, "/infill")
     n_predict = body.get("n_predict")
     if n_predict is not None:
         if isinstance(n_predict, bool) or not isinstance(n_predict, int):
@@ -185,6 +213,16 @@ def select_fields(body: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any
         else:
             out[path] = value
     return out
+
+
+def generation_settings(req: InfillRequest, n_ctx: int, n_predict: int) -> dict[str, Any]:
+    """llama-server's `generation_settings`: the parameters the reply was made with
+    (llama.vscode reads `n_ctx` from it for its status bar)."""
+    p = req.params
+    return {"n_ctx": n_ctx, "n_predict": n_predict, "temperature": p.temperature,
+            "top_k": p.top_k, "top_p": p.top_p, "min_p": p.min_p, "seed": p.seed,
+            "stop": list(p.stop), "samplers": list(req.samplers.order),
+            "n_indent": req.n_indent, "t_max_predict_ms": req.t_max_predict_ms}
 
 
 def timings(prompt_n: int, prompt_s: float, predicted_n: int, predicted_s: float,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from .replies import json_response
 from .state import IDENTITIES, METRICS, RUNTIME, SETTINGS, SLOTS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,7 +29,7 @@ def _status(request: web.Request) -> list[tuple[str, int, bool, bool, int]]:
 
 async def health(request: web.Request) -> web.Response:
     """GET /health: 200 while the server can serve; which models are resident."""
-    return web.json_response({
+    return json_response({
         "status": "ok",
         "models": [{"name": name, "loaded": loaded, "busy": busy, "waiting": waiting}
                    for name, _, loaded, busy, waiting in _status(request)],
@@ -41,7 +42,7 @@ async def list_models(request: web.Request) -> web.Response:
     data = [{"id": name, "object": "model", "created": identities[name].created,
              "owned_by": "cerebrum", "n_ctx": n_ctx, "loaded": loaded}
             for name, n_ctx, loaded, _, _ in _status(request)]
-    return web.json_response({"object": "list", "data": data})
+    return json_response({"object": "list", "data": data})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -66,6 +67,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", _on_first_use("chat_completions"))
     app.router.add_post("/v1/completions", _on_first_use("text_completions"))
     app.router.add_post("/infill", _on_first_use("infill"))
+    app.router.add_post("/completion", _on_first_use("completion"))
     app.router.add_post("/v1/tokenize", _on_first_use("tokenize"))
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/health", health)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from cerebrum.jsonwire import sse_event
 
 from .fields import Kind
 
@@ -123,7 +124,5 @@ class Envelope:
 
 
 def sse(data: dict[str, Any] | str) -> bytes:
-    """One server-sent event line pair."""
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False,
-                                                            separators=(",", ":"))
-    return f"data: {payload}\n\n".encode()
+    """One server-sent event line pair, compact JSON (cerebrum.jsonwire)."""
+    return sse_event(data)

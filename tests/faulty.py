@@ -27,6 +27,7 @@ class Faulty:
         self.served: set[int] = set()  # transports that answered once ("drop_reused")
         self.infill_bodies: list[dict] = []
         self.bodies: list[dict] = []  # the completion requests, as received
+        self.raw_bodies: list[bytes] = []  # … and their bytes
         # Set: the last chunk's usage reports speculative decoding, as our backend's does.
         self.completion_details: dict | None = None
         self.hung_up = asyncio.Event()  # set when a held /infill stream lost its client
@@ -57,6 +58,7 @@ class Faulty:
             self.served.add(id(transport))
         self.calls += 1
         self.seen_headers.append(dict(request.headers))
+        self.raw_bodies.append(await request.read())
         body = await request.json()
         self.bodies.append(body)
         if self.mode == "error500":
