@@ -5,7 +5,6 @@ ggml-org/llama.vim (docs/editors.md); CI cannot fetch it and skips with the reas
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from conftest import QWEN, base_url, qwen_stack_settings, spec
@@ -41,10 +40,7 @@ def type_and_accept(session: VimSession) -> str:
     session.keys("Tab")  # Vim takes keys in order: accepted before Escape leaves insert mode
     session.keys("Escape")
     session.keys(":wq", "Enter")
-    deadline = time.monotonic() + 30
-    while session.path.read_text() == SOURCE:  # until Vim has written it
-        assert time.monotonic() < deadline, "Vim did not write the file"
-        time.sleep(0.05)
+    session.wait_exit(30)
     return session.path.read_text().splitlines()[TOTAL_LINE]
 
 

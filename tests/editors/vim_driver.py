@@ -83,6 +83,15 @@ class VimSession:
                 raise TimeoutError(f"not shown within {timeout:.0f} s; the screen:\n{screen}")
             time.sleep(0.02)
 
+    def wait_exit(self, timeout: float) -> None:
+        """Until Vim has quit (its tmux session ended, so its files are written whole)."""
+        deadline = time.monotonic() + timeout
+        while subprocess.run(["tmux", "-S", self.socket, "has-session"], capture_output=True,
+                             timeout=30).returncode == 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Vim did not quit within {timeout:.0f} s")
+            time.sleep(0.05)
+
     def close(self) -> None:
         """Quit Vim without saving and end the tmux server."""
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True,
