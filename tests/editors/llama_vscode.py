@@ -1,8 +1,9 @@
 """What ggml-org/llama.vscode (3938fb3, v0.0.63) sends to `/infill` and reads back: axios
 parses the whole body (no check on the raw text); only HTTP 200 carries a suggestion; an
 object with `content` is one completion, an array is `n_cmpl` of them; the status bar reads
-`tokens_cached`, `generation_settings.n_ctx` (no null check: without it a TypeError stops
-the step that caches the suggestion and gathers context) and six `timings` fields."""
+`tokens_cached`, `generation_settings.n_ctx ?? 0` (no null check on the object: without it a
+TypeError stops the step that caches the suggestion and gathers context) and six `timings`
+fields."""
 
 from __future__ import annotations
 
@@ -51,5 +52,7 @@ def status_bar(raw: bytes) -> dict[str, Any]:
     data = json.loads(raw)
     timings = data.get("timings") or {}
     return {"tokens_cached": data.get("tokens_cached"),
-            "n_ctx": data["generation_settings"]["n_ctx"] or 0,
+            # `generation_settings.n_ctx ?? 0`: the object must be there; llama-server b11434's
+            # has no n_ctx (the bar shows 0), both tiers send it.
+            "n_ctx": data["generation_settings"].get("n_ctx") or 0,
             **{k: timings.get(k) for k in TIMINGS}}

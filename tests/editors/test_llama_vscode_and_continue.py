@@ -37,7 +37,7 @@ async def test_llama_vscode_gets_a_suggestion_and_its_status_bar(qwen_tiers, htt
 
 async def test_llama_vscode_reads_llama_server_the_same_way(qwen_llama_server, http):
     _, bar = await vscode_round(http, qwen_llama_server)
-    assert bar["n_ctx"] > 0
+    assert all(isinstance(bar[k], int | float) for k in bar if k != "tokens_cached")
 
 
 async def continue_round(http, base: str, model: str) -> str:
