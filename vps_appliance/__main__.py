@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         print("cerebrum-backend: llama_cpp is missing: pip install 'cerebrum[backend]'",
               file=sys.stderr)
         return 2
-    from .app import make_app
-    from .server import serve
+    from .http.app import make_app
+    from .http.server import serve
 
     logs.configure(settings.log_level)
     app = make_app(settings)

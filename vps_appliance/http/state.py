@@ -11,13 +11,13 @@ from cerebrum.activation import Activity
 from cerebrum.context import RequestContext
 from cerebrum.cors import Cors
 
-from .identity import ModelIdentity
-from .metrics import Metrics
+from ..identity import ModelIdentity
+from ..metrics import Metrics
+from ..settings import Settings
 from .runtime import Runtime
-from .settings import Settings
 
 if TYPE_CHECKING:  # the engine imports llama-cpp-python: loaded on first use (runtime.py)
-    from .engine import ModelSlot
+    from ..engine.slots import ModelSlot
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)

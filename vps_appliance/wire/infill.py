@@ -22,10 +22,11 @@ from typing import Any
 
 from cerebrum.openai import request as wire
 
-from .errors import BadRequest
-from .protocol import MAX_FIM_STOPS, GenerationParams, _params, model_of
-from .sampling import KNOWN, SamplerSpec
-from .settings import Sampling
+from ..engine.params import GenerationParams
+from ..engine.sampling import KNOWN, SamplerSpec
+from ..errors import BadRequest
+from ..settings import Sampling
+from .protocol import MAX_FIM_STOPS, _params, model_of
 
 MAX_EXTRA = 1024  # chunks; llama.vim's ring holds 16
 MAX_SAMPLERS = 16

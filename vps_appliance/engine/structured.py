@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-from .errors import BadRequest
+from ..errors import BadRequest
 
 FormatType = Literal["text", "json_object", "json_schema"]
 _PARAM = "response_format"

@@ -34,6 +34,8 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..settings import ModelSpec
+
 _MISSES_BEFORE_OFF = 2
 _MAX_COOLDOWN = 256
 _SCAN = 64  # occurrences looked at for one followed by a whole draft
@@ -45,8 +47,8 @@ class DraftConfig:
 
     enabled: bool = True
     exact: bool = False  # keep drafts within the batch that gives one-token steps' logits
-    draft_min: int = 4  # the shortest draft worth verifying
-    draft_max: int = 47
+    draft_min: int = ModelSpec.draft_min  # one default, the model config's
+    draft_max: int = ModelSpec.draft_max
     align: int = 4  # verified batches (draft + 1) are a multiple of this when they can be
     # The n-grams looked up, longest first. Short keys match often and guess badly: on an
     # "add type hints" edit 2..4 had 75 % of drafted tokens accepted, 4..12 99.6 %; a rejected

@@ -30,7 +30,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from .errors import BadRequest
+from ..errors import BadRequest
 
 # llama-server's default order (common_params_sampling.samplers).
 DEFAULT_ORDER = ("penalties", "top_k", "typ_p", "top_p", "min_p", "temperature")

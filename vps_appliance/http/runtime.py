@@ -3,8 +3,8 @@
 Socket activation with idle exit means every first request after a quiet spell pays the
 server's start-up. llama-cpp-python (with numpy, jinja2 and the shared library it opens) is
 most of that, and `/health`, `/metrics` and `/v1/models` need none of it: the server starts
-serving without it, and the first request that needs a model imports the model endpoints
-(`handlers`) and the engine in a worker thread, once, then makes the model slots.
+serving without it, and the first request that needs a model imports the engine and the
+model endpoints (`routes` names them) in a worker thread, once, then makes the model slots.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING
 
 from cerebrum.activation import Clock
 
-from . import models
-from .metrics import Metrics
-from .settings import ModelSpec, Settings
+from .. import models
+from ..metrics import Metrics
+from ..settings import ModelSpec, Settings
 
 if TYPE_CHECKING:
-    from .engine import Loader, ModelSlot
+    from ..engine.slots import Loader, ModelSlot
 
 
 class Runtime:
-    """Imports the model endpoints on first use and fills `slots` (one per manifest model)."""
+    """Imports the engine and the model endpoints on first use and fills `slots` (one per
+    manifest model)."""
 
     def __init__(self, settings: Settings, slots: dict[str, ModelSlot], *,
                  loader: Loader | None, metrics: Metrics, clock: Clock):
@@ -36,18 +37,19 @@ class Runtime:
         self._loader = loader
         self._metrics = metrics
         self._clock = clock
-        self._handlers: ModuleType | None = None
+        self._endpoints: ModuleType | None = None
         self._lock = asyncio.Lock()
 
-    async def handlers(self) -> ModuleType:
-        """`vps_appliance.handlers`, with the slots made; the first call imports them."""
-        if self._handlers is None:
+    async def endpoints(self, module: str) -> ModuleType:
+        """The model endpoints' `module`, with the slots made; the first call imports it and
+        the engine."""
+        if self._endpoints is None:
             async with self._lock:
-                if self._handlers is None:
-                    handlers, engine = await asyncio.to_thread(_import)
+                if self._endpoints is None:
+                    endpoints, engine = await asyncio.to_thread(_import, module)
                     self._slots.update(self._make_slots(engine))  # on the loop: readers see
-                    self._handlers = handlers                    # no half-filled dict
-        return self._handlers
+                    self._endpoints = endpoints                  # no half-filled dict
+        return self._endpoints
 
     def _make_slots(self, engine: ModuleType) -> dict[str, ModelSlot]:
         settings = self._settings
@@ -61,9 +63,9 @@ class Runtime:
         }
 
 
-def _import() -> tuple[ModuleType, ModuleType]:
-    return (importlib.import_module("vps_appliance.handlers"),
-            importlib.import_module("vps_appliance.engine"))
+def _import(endpoints: str) -> tuple[ModuleType, ModuleType]:
+    engine = importlib.import_module("vps_appliance.engine.slots")
+    return importlib.import_module(endpoints), engine
 
 
 def packaged_or_path(cache_dir: Path) -> Callable[[ModelSpec], Path]:

@@ -26,16 +26,17 @@ import llama_cpp
 import structlog
 
 from cerebrum.activation import Clock
+from cerebrum.openai import Usage
 
+from ..errors import ModelLoadError, Overloaded
+from ..metrics import Metrics
+from ..settings import ModelSpec
 from . import logprobs, prompt_cache
 from .chat import ChatFormatter, make_formatter, renders_tools
 from .decode import decode, invariant_batch
-from .errors import ModelLoadError, Overloaded
 from .fim import IndentGuard
-from .metrics import Metrics
-from .protocol import GenerationParams, Usage
+from .params import GenerationParams
 from .sampling import SamplerSpec, build_chain
-from .settings import ModelSpec
 from .speculative import DraftConfig, Drafter
 from .stops import StopScanner
 

@@ -12,28 +12,15 @@ from cerebrum.openai import Envelope, Kind, Usage, sse
 from cerebrum.openai import request as wire
 from cerebrum.openai.request import MAX_FIM_STOPS, MAX_STOPS
 
-from .errors import BadRequest, ContextLengthExceeded
-from .settings import Sampling
+from ..engine.params import GenerationParams
+from ..errors import BadRequest, ContextLengthExceeded
+from ..settings import Sampling
 
-__all__ = ["MAX_FIM_STOPS", "CompletionRequest", "Envelope", "GenerationParams", "Kind",
-           "TokenizeRequest", "Usage", "completion_budget", "decode_json", "model_of",
-           "parse_chat", "parse_completion", "parse_tokenize", "sse"]
+__all__ = ["MAX_FIM_STOPS", "CompletionRequest", "Envelope", "Kind", "TokenizeRequest", "Usage",
+           "completion_budget", "decode_json", "model_of", "parse_chat", "parse_completion",
+           "parse_tokenize", "sse"]
 
 decode_json = openai.decode_json
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling and length for one generation, after defaults are applied."""
-
-    max_tokens: int | None  # None: the model's default, clipped to the free context
-    temperature: float
-    top_p: float
-    top_k: int
-    min_p: float
-    repeat_penalty: float
-    stop: tuple[str, ...]
-    seed: int | None
 
 
 def model_of(body: Any) -> str | None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from cerebrum.openai import Envelope, Usage
 
-from . import logprobs, tools
-from .engine import Done, Piece
+from ..engine import logprobs, tools
+from ..engine.slots import Done, Piece
 
 
 @dataclass

@@ -9,8 +9,8 @@ import jinja2
 import llama_cpp
 from llama_cpp import llama_chat_format
 
+from ..errors import BadRequest
 from . import tools
-from .errors import BadRequest
 
 ChatFormatter = Callable[..., llama_chat_format.ChatFormatterResponse]
 

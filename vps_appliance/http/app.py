@@ -18,8 +18,7 @@ from cerebrum.context import request_id as new_request_id
 from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
-from . import routes
-from .errors import (
+from ..errors import (
     BackendError,
     BadRequest,
     ClientStalled,
@@ -28,25 +27,16 @@ from .errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from .identity import identity, llama_build
-from .metrics import Metrics
+from ..identity import identity, llama_build
+from ..metrics import Metrics
+from ..settings import Settings
+from . import routes
 from .replies import json_response
 from .runtime import Runtime
-from .settings import Settings
-from .state import (
-    ACTIVITY,
-    CLOCK,
-    CONTEXT,
-    CORS,
-    IDENTITIES,
-    METRICS,
-    RUNTIME,
-    SETTINGS,
-    SLOTS,
-)
+from .state import ACTIVITY, CLOCK, CONTEXT, CORS, IDENTITIES, METRICS, RUNTIME, SETTINGS, SLOTS
 
 if TYPE_CHECKING:
-    from .engine import Loader
+    from ..engine.slots import Loader
 
 log = structlog.get_logger("cerebrum.backend")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-from .errors import BadRequest
+from ..errors import BadRequest
 from .structured import unsupported
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"

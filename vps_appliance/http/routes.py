@@ -1,6 +1,6 @@
 """The route table, and the endpoints that need no model: `/health`, `/metrics`,
-`/v1/models`. The model endpoints (handlers.py) are reached through `Runtime`, which imports
-them on first use, so a socket-activated backend answers these before llama-cpp-python loads.
+`/v1/models`. The model endpoints (handlers.py) are imported through `Runtime` on first use,
+with the engine, so a socket-activated backend answers these before llama-cpp-python loads.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from .replies import json_response
 from .state import IDENTITIES, METRICS, RUNTIME, SETTINGS, SLOTS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HANDLERS = "vps_appliance.http.handlers"  # the model endpoints, imported on first use
 
 
 def _status(request: web.Request) -> list[tuple[str, int, bool, bool, int]]:
@@ -55,7 +56,7 @@ def _on_first_use(name: str) -> Handler:
     """The model endpoint `handlers.<name>`, imported by the runtime when first called."""
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
-        handlers = await request.app[RUNTIME].handlers()
+        handlers = await request.app[RUNTIME].endpoints(HANDLERS)
         return await getattr(handlers, name)(request)
 
     endpoint.__name__ = name

@@ -14,10 +14,12 @@ from aiohttp import web
 
 from cerebrum.openai import error_body
 
-from . import chat, fim_service, sampling, structured, tools
-from .engine import Control, Done, Event, Failed, LoadedModel, ModelSlot, Piece
-from .errors import BackendError, BadRequest, ClientStalled, NotFound, PayloadTooLarge
-from .infill import (
+from ..engine import chat, fim_service, sampling, structured, tools
+from ..engine.slots import Control, Done, Event, Failed, LoadedModel, ModelSlot, Piece
+from ..engine.speculative import DraftConfig
+from ..errors import BackendError, BadRequest, ClientStalled, NotFound, PayloadTooLarge
+from ..settings import ModelSpec
+from ..wire.infill import (
     InfillRequest,
     generation_settings,
     parse_infill,
@@ -25,7 +27,7 @@ from .infill import (
     select_fields,
     timings,
 )
-from .protocol import (
+from ..wire.protocol import (
     CompletionRequest,
     Envelope,
     Kind,
@@ -38,10 +40,8 @@ from .protocol import (
     parse_tokenize,
     sse,
 )
+from ..wire.respond import Response
 from .replies import json_response
-from .respond import Response
-from .settings import ModelSpec
-from .speculative import DraftConfig
 from .state import CLOCK, CONTEXT, IDENTITIES, METRICS, SETTINGS, SLOTS
 
 STREAM_BUFFER_BYTES = 64 * 1024  # per stream: the kernel's send buffer and asyncio's own

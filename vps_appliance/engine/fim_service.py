@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ContextLengthExceeded, NotSupported
+from ..settings import ModelSpec
 from . import fim
-from .engine import Control, LoadedModel
-from .errors import ContextLengthExceeded, NotSupported
-from .protocol import GenerationParams
+from .params import GenerationParams
 from .sampling import SamplerSpec
-from .settings import ModelSpec
+from .slots import Control, LoadedModel
 
 
 @dataclass(frozen=True)
