@@ -144,8 +144,8 @@ async def start_orchestrator() -> AsyncIterator[Callable[..., Awaitable[str]]]:
 
     import uvicorn
 
-    from pi_appliance.app import create_app
-    from pi_appliance.server import uvicorn_config
+    from pi_appliance.http.app import create_app
+    from pi_appliance.http.server import uvicorn_config
 
     servers: list[tuple[uvicorn.Server, asyncio.Task]] = []
 

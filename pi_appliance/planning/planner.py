@@ -5,19 +5,38 @@ count with no round trip the calibrated estimate makes unnecessary."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from . import protocol, routing
-from .errors import BadRequest, UpstreamError
-from .pipeline import Prepared
-from .pipeline.budget import TOKEN_ESTIMATES
+from ..errors import BadRequest, UpstreamError
+from ..metrics import Metrics
+from ..pipeline import Prepared
+from ..pipeline.budget import TOKEN_ESTIMATES
+from ..pipeline.config import PipelineConfig
+from ..settings import Settings
+from ..stats import Stats
+from ..upstream import routing
+from ..upstream.client import TokenCounter
+from ..upstream.proxy import Proxy
+from ..wire import protocol
 from .plan import Plan, budget_of, choose_and_prepare, passthrough, payload_of
-from .services import Services
-from .workers import WorkerFailed
+from .workers import WorkerFailed, WorkerPool
 
 # The calibrated estimates underestimate by at most ~7 % (pipeline.budget): an estimate this
 # far under the budget fits for sure, and the backend is not asked for the exact count.
 ESTIMATE_MARGIN = 0.10
+
+
+class Services(Protocol):
+    """What the planner reaches of the process's long-lived objects (`http.services.Services`
+    owns them); `workers`, `counter` and `proxy` exist between startup and shutdown."""
+
+    settings: Settings
+    pipeline: PipelineConfig
+    metrics: Metrics
+    stats: Stats
+    workers: WorkerPool | None
+    counter: TokenCounter | None
+    proxy: Proxy | None
 
 
 class Planner:

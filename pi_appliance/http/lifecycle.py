@@ -22,8 +22,8 @@ from cerebrum import context as context_
 from cerebrum.activation import Activity, Clock
 from cerebrum.cors import Cors
 
-from .errors import ClientStalled
-from .metrics import Metrics
+from ..errors import ClientStalled
+from ..metrics import Metrics
 
 log = structlog.get_logger("cerebrum.orchestrator")
 

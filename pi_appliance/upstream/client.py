@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from cerebrum import jsonwire
 from cerebrum.sse import MalformedStream, events
 
-from .errors import UpstreamError, UpstreamRejected
-from .metrics import Metrics
-from .settings import Backend, Timeouts
+from ..errors import UpstreamError, UpstreamRejected
+from ..metrics import Metrics
+from ..settings import Backend, Timeouts
 
 if TYPE_CHECKING:
     import aiohttp

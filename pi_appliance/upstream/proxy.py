@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from . import upstream
+from ..errors import Unavailable, UpstreamError
+from ..metrics import BREAKER_VALUES, Metrics
+from ..settings import Backend, Route, Settings
+from . import client
 from .balance import Balancer, Lease
 from .breaker import Breaker, Clock, State
-from .errors import Unavailable, UpstreamError
-from .metrics import BREAKER_VALUES, Metrics
-from .settings import Backend, Route, Settings
 
 if TYPE_CHECKING:
     import aiohttp
@@ -114,7 +114,7 @@ class Proxy:
                    request_id: str, last: Callable[[dict[str, Any]], bool] | None = None
                    ) -> Opened:
         """The first backend of `route`, least loaded first, that answers with a first chunk
-        in time (`last`: see `upstream.stream`)."""
+        in time (`last`: see `client.stream`)."""
         timeouts, policy = self._settings.timeouts, self._settings.breaker
         errors: list[UpstreamError] = []
         shut: list[Breaker] = []
@@ -127,10 +127,10 @@ class Proxy:
             lease = self.balancer.take(route.name, route.backends, name)
             self._metrics.chosen.labels(name).inc()
             first_token = policy.probe_timeout if breaker.is_probe else timeouts.first_token
-            chunks = upstream.stream(self._session(), backend, PATHS[kind],
-                                     {**payload, "model": route.model}, request_id,
-                                     first_token=first_token,
-                                     between_tokens=timeouts.between_tokens, last=last)
+            chunks = client.stream(self._session(), backend, PATHS[kind],
+                                   {**payload, "model": route.model}, request_id,
+                                   first_token=first_token,
+                                   between_tokens=timeouts.between_tokens, last=last)
             try:
                 first = await anext(chunks)
             except UpstreamError as exc:

@@ -3,10 +3,10 @@ of its GIL, under a deadline.
 
 A thread would not do: a regular expression over a 1 MiB line holds the GIL for tens of
 milliseconds at a time, and `/health` must answer within 100 ms while one is processed. Each
-worker is `python -m pi_appliance.workers`, a small child that imports only the pipeline,
-reads pickled calls on stdin and writes pickled results on stdout (length-prefixed). A call
-that runs past its deadline, or whose caller goes away, has its worker killed and replaced,
-so a hostile prompt costs at most the deadline's worth of one core.
+worker is `python -m pi_appliance.planning.workers`, a small child that imports only the
+pipeline, reads pickled calls on stdin and writes pickled results on stdout (length-prefixed).
+A call that runs past its deadline, or whose caller goes away, has its worker killed and
+replaced, so a hostile prompt costs at most the deadline's worth of one core.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class _Worker:
 class WorkerPool:
     """`size` pipeline workers; `run` calls a picklable function in an idle one."""
 
-    def __init__(self, size: int, argv: Sequence[str] = (sys.executable, "-m",
-                                                          "pi_appliance.workers")):
+    def __init__(self, size: int, argv: Sequence[str] = (
+            sys.executable, "-m", "pi_appliance.planning.workers")):
         self._size = size
         self._argv = tuple(argv)
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
@@ -151,7 +151,8 @@ class WorkerPool:
 def _serve() -> None:
     """The child: answer framed, pickled calls on stdin until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    import pi_appliance.plan  # noqa: F401 (warm: the first call is then as fast as the rest)
+    # Warm: the first call is then as fast as the rest.
+    import pi_appliance.planning.plan  # noqa: F401
 
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print goes to stderr, never into the replies

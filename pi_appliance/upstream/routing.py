@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import NotFound
-from .settings import Route, Settings
+from ..errors import NotFound
+from ..settings import Route, Settings
 
 
 @dataclass(frozen=True)

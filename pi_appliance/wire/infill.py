@@ -24,9 +24,9 @@ from typing import Any, Literal
 from cerebrum.openai import options as wire_options
 from cerebrum.openai.errors import kind_of
 
-from .errors import BadRequest
-from .pipeline.language import canonical
-from .settings import LANGUAGES
+from ..errors import BadRequest
+from ..pipeline.language import canonical
+from ..settings import LANGUAGES
 
 Shape = Literal["infill", "openai", "completion"]
 MAX_EXTRA = 512  # chunks per request (llama.vim's ring holds 16, llama.vscode's 16)

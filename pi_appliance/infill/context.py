@@ -24,14 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from . import routing
-from .infill_protocol import Extra, InfillRequest
-from .pipeline.budget import TOKEN_ESTIMATES, TokenCounter
-from .pipeline.chunk import chunk
-from .pipeline.config import PipelineConfig
-from .pipeline.language import canonical, detect_language
-from .pipeline.rank import term_counts
-from .settings import Settings
+from ..pipeline.budget import TOKEN_ESTIMATES, TokenCounter
+from ..pipeline.chunk import chunk
+from ..pipeline.config import PipelineConfig
+from ..pipeline.language import canonical, detect_language
+from ..pipeline.rank import term_counts
+from ..settings import Settings
+from ..upstream import routing
+from ..wire.infill import Extra, InfillRequest
 
 LINES_BEFORE = 12  # lines of the prefix (and the typed `prompt`) that make the query …
 LINES_AFTER = 6  # … and of the suffix

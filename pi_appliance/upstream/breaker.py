@@ -9,7 +9,7 @@ from enum import Enum
 
 from cerebrum.activation import Clock
 
-from .settings import BreakerPolicy
+from ..settings import BreakerPolicy
 
 
 class State(Enum):

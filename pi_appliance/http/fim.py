@@ -1,7 +1,7 @@
 """Fill-in-the-middle: `POST /infill` (llama.cpp's shape: llama.vim, llama.vscode) and
 `POST /v1/completions` with `suffix` (OpenAI's: Continue). Both go to the route's backends'
 `/infill` (llama.cpp's endpoint, which this project's backend also serves), with the context
-chosen here (`infill_context`), through the same breakers, shedding and cancellation as
+chosen by `infill/context.py`, through the same breakers, shedding and cancellation as
 completions; the answer comes back in the shape the client asked in.
 
 `POST /completion` (llama.cpp's own completion: Continue's llama.cpp provider) takes the same
@@ -21,15 +21,16 @@ from falcon.asgi import Request, Response, SSEvent
 
 from cerebrum import jsonwire
 
-from . import routing
-from .errors import UpstreamError
-from .infill_context import Selection, passthrough, plan_infill, quick_route
-from .infill_protocol import InfillRequest, parse_completion, parse_infill
+from ..errors import UpstreamError
+from ..infill.bodies import completion_payload, payload, pick, stats_of
+from ..infill.context import Selection, passthrough, plan_infill, quick_route
+from ..planning.workers import WorkerFailed
+from ..upstream import routing
+from ..upstream.proxy import Opened
+from ..wire.infill import InfillRequest, parse_completion, parse_infill
 from .lifecycle import context
-from .proxy import Opened
-from .resources import Timed, read_json
 from .services import Services
-from .workers import WorkerFailed
+from .shared import Timed, read_json
 
 
 def _is_last(chunk: dict[str, Any]) -> bool:
@@ -44,61 +45,6 @@ def client_of(req: Request) -> str:
     """Who is typing: a hash of the API key, else of the client's address."""
     who = req.get_header("Authorization") or f"addr:{req.remote_addr}"
     return hashlib.blake2b(who.encode(errors="replace"), digest_size=8).hexdigest()
-
-
-def pick(body: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
-    """llama.cpp's `response_fields`: only these (nested paths like `timings/prompt_n`,
-    keyed by the path); a path that is not there is left out."""
-    out: dict[str, Any] = {}
-    for path in paths:
-        node: Any = body
-        for part in path.split("/"):
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-        else:
-            out[path] = node
-    return out
-
-
-def stats_of(decision: routing.Decision, selection: Selection, opened: Opened,
-             final: dict[str, Any], ttft: float | None) -> dict[str, Any]:
-    """The `cerebrum` object: route, context selection, the backend's cache use, TTFT."""
-    timings = final.get("timings") if isinstance(final.get("timings"), dict) else {}
-    return {"model": decision.route.model, "route": decision.route.name,
-            "language": decision.language, "route_reason": decision.reason,
-            "backend": opened.backend.name, "context": selection.mode,
-            "context_reason": selection.reason, "chunks_offered": selection.offered,
-            "chunks_kept": len(selection.extra), "chunks_duplicate": selection.duplicates,
-            "chunks_over_budget": selection.over_budget,
-            "context_tokens": selection.context_tokens, "context_budget": selection.budget,
-            "prompt_tokens": final.get("tokens_evaluated", timings.get("prompt_n")),
-            "tokens_cached": final.get("tokens_cached"),
-            "pipeline_ms": round(selection.pipeline_ms, 2),
-            "ttft_ms": None if ttft is None else round(ttft * 1000, 1)}
-
-
-def payload(ireq: InfillRequest, selection: Selection, n_predict: int, n_ctx: int
-            ) -> dict[str, Any]:
-    """The backend's /infill body: the checked llama.cpp options, the text around the cursor
-    and the chosen chunks. What only some upstreams take is normalised: `repeat_last_n` -1
-    becomes the route's context size (llama-server b11434 refuses -1), and a chunk without
-    a file name goes without one (each upstream applies its default, llama-server's "tmp")."""
-    options = dict(ireq.options)
-    if options.get("repeat_last_n") == -1:
-        options["repeat_last_n"] = n_ctx
-    return {**options, "input_prefix": ireq.prefix, "input_suffix": ireq.suffix,
-            "prompt": ireq.prompt, "n_predict": n_predict,
-            "input_extra": [{"filename": e.filename, "text": e.text} if e.filename
-                            else {"text": e.text} for e in selection.extra]}
-
-
-def completion_payload(ireq: InfillRequest, n_predict: int, n_ctx: int) -> dict[str, Any]:
-    """The backend's /completion body: the checked llama.cpp options and the prompt."""
-    options = dict(ireq.options)
-    if options.get("repeat_last_n") == -1:
-        options["repeat_last_n"] = n_ctx
-    return {**options, "prompt": ireq.prompt, "n_predict": n_predict}
 
 
 class FillInMiddle:

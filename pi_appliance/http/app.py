@@ -15,20 +15,13 @@ from cerebrum.auth import bearer_ok
 from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
-from .errors import BadRequest, HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
-from .infill import Completion, Infill
+from ..errors import BadRequest, HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
+from ..settings import Settings
+from ..upstream.client import new_session
+from .fim import Completion, Infill
 from .lifecycle import SHEDDABLE, Lifecycle, context
-from .resources import (
-    Completions,
-    Health,
-    MetricsResource,
-    Models,
-    Preview,
-    StatsResource,
-)
+from .resources import Completions, Health, MetricsResource, Models, Preview, StatsResource
 from .services import Services, SessionFactory
-from .settings import Settings
-from .upstream import new_session
 
 log = structlog.get_logger("cerebrum.orchestrator")
 _OPEN_PATHS = frozenset({"/health"})

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 from cerebrum.activation import Activity, Clock
 
-from .infill_context import OrderMemory
+from ..infill.context import OrderMemory
+from ..metrics import Metrics
+from ..pipeline.config import PipelineConfig
+from ..planning.workers import WorkerPool
+from ..settings import Settings, Timeouts
+from ..stats import Stats
+from ..upstream.client import TokenCounter, new_session
+from ..upstream.proxy import Proxy
 from .lifecycle import Load
-from .metrics import Metrics
-from .pipeline.config import PipelineConfig
-from .proxy import Proxy
-from .settings import Settings, Timeouts
-from .stats import Stats
-from .upstream import TokenCounter, new_session
-from .workers import WorkerPool
 
 if TYPE_CHECKING:
     import aiohttp

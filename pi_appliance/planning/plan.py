@@ -10,15 +10,16 @@ from typing import Any
 
 from cerebrum import openai
 
-from . import protocol, routing
-from .errors import BadRequest
-from .pipeline import Prepared, prepare, prepare_chat
-from .pipeline.budget import TOKEN_ESTIMATES, TokenCounter
-from .pipeline.config import PipelineConfig
-from .pipeline.conversation import current_index, fit_history, message_tokens
-from .pipeline.errors import OverBudget
-from .pipeline.language import detect_language
-from .settings import Settings
+from ..errors import BadRequest
+from ..pipeline import Prepared, prepare, prepare_chat
+from ..pipeline.budget import TOKEN_ESTIMATES, TokenCounter
+from ..pipeline.config import PipelineConfig
+from ..pipeline.conversation import current_index, fit_history, message_tokens
+from ..pipeline.errors import OverBudget
+from ..pipeline.language import detect_language
+from ..settings import Settings
+from ..upstream import routing
+from ..wire import protocol
 
 TEMPLATE_MARGIN = 64  # tokens the chat template adds around the messages
 
