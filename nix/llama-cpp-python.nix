@@ -1,7 +1,8 @@
 # llama-cpp-python pinned to the version pyproject.toml's `backend` extra names (0.3.36).
 # nixpkgs' own package lagged (0.3.6 when this was written) and lacks the vocab API
-# (`llama_model_get_vocab`) vps_appliance/chat.py calls. The PyPI sdist vendors llama.cpp, so
-# one fixed-output fetch is the whole source; the hash is that of the sdist on PyPI.
+# (`llama_model_get_vocab`) vps_appliance/engine/chat.py calls. The PyPI sdist vendors
+# llama.cpp, so one fixed-output fetch is the whole source; the hash is that of the sdist on
+# PyPI.
 { python3Packages, fetchPypi }:
 
 python3Packages.llama-cpp-python.overridePythonAttrs (old: rec {

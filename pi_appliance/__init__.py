@@ -1,1 +1,1 @@
-"""Cerebrum orchestrator for the Raspberry Pi CM4 (built in a later issue)."""
+"""Cerebrum orchestrator (Raspberry Pi CM4): context pipeline, routing and failover to backends."""

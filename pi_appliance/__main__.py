@@ -14,8 +14,8 @@ import uvicorn
 from cerebrum import cli, logs
 from cerebrum.activation import host_of, wait_idle
 
-from .app import create_app
-from .server import uvicorn_config
+from .http.app import create_app
+from .http.server import uvicorn_config
 from .settings import Settings, load_settings
 
 log = structlog.get_logger("cerebrum.orchestrator")

@@ -1,4 +1,4 @@
-"""The orchestrator's error types; `app.py` maps them to HTTP in one place."""
+"""The orchestrator's error types; `http/app.py` maps them to HTTP in one place."""
 
 from __future__ import annotations
 

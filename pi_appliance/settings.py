@@ -59,7 +59,7 @@ class Backend:
 @dataclass(frozen=True)
 class Route:
     """A model family: which model to ask for, on which backends (load spread over them,
-    failover to the next; see pi_appliance.balance)."""
+    failover to the next; see pi_appliance.upstream.balance)."""
 
     name: str
     model: str

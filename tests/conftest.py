@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny_gguf import write_tiny_llama
 
 from vps_appliance import models
-from vps_appliance.app import make_app
-from vps_appliance.engine import Loader, load_llama
+from vps_appliance.engine.slots import Loader, load_llama
+from vps_appliance.http.app import make_app
 from vps_appliance.settings import ModelSpec, Sampling, Settings
 
 # Property tests draw the same examples on every run (derandomized, no example database):
@@ -144,8 +144,8 @@ async def start_orchestrator() -> AsyncIterator[Callable[..., Awaitable[str]]]:
 
     import uvicorn
 
-    from pi_appliance.app import create_app
-    from pi_appliance.server import uvicorn_config
+    from pi_appliance.http.app import create_app
+    from pi_appliance.http.server import uvicorn_config
 
     servers: list[tuple[uvicorn.Server, asyncio.Task]] = []
 

@@ -18,13 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     if started is None:
         return 2
     settings, sock = started
-    # Found, not imported: the first request that needs a model imports it (runtime.py).
+    # Found, not imported: the first request that needs a model imports it (http/runtime.py).
     if importlib.util.find_spec("llama_cpp") is None:
         print("cerebrum-backend: llama_cpp is missing: pip install 'cerebrum[backend]'",
               file=sys.stderr)
         return 2
-    from .app import make_app
-    from .server import serve
+    from .http.app import make_app
+    from .http.server import serve
 
     logs.configure(settings.log_level)
     app = make_app(settings)

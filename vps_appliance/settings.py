@@ -27,9 +27,8 @@ from cerebrum.config import (
 from cerebrum.cors import origins, origins_from_env
 
 from .models import PACKAGED, default_cache_dir
-from .speculative import DraftConfig
 
-# How FIM prompts are laid out (vps_appliance.fim builds them): prefix-suffix-middle or
+# How FIM prompts are laid out (engine/fim.py builds them): prefix-suffix-middle or
 # suffix-prefix-middle.
 FIM_LAYOUTS: tuple[str, ...] = ("psm", "spm")
 
@@ -83,8 +82,8 @@ class ModelSpec:
     # drafts only when a request says `"speculative": true`. Drafts are draft_min to draft_max
     # tokens long (adapted to what is accepted).
     speculative: str = "auto"
-    draft_min: int = DraftConfig.draft_min  # one default, the drafter's
-    draft_max: int = DraftConfig.draft_max
+    draft_min: int = 4  # the shortest draft worth verifying (engine/speculative.py)
+    draft_max: int = 47  # drafts are 7, 11, 15, … 47 tokens: engine/speculative.py says why
     sampling: Sampling = field(default_factory=Sampling)
 
 

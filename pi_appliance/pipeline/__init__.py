@@ -7,10 +7,10 @@ earlier turns are fitted around the current message (`conversation`).
 
 from .budget import TOKEN_ESTIMATES, TokenEstimate, estimate_tokens
 from .config import PipelineConfig
-from .conversation import OlderTurns, prepare_chat
+from .conversation import prepare_chat
 from .errors import ConfigError, OverBudget, PipelineError
 from .language import detect_language
-from .prepare import Prepared, prepare
+from .prepare import OlderTurns, Prepared, prepare
 
 __all__ = ["TOKEN_ESTIMATES", "ConfigError", "OlderTurns", "OverBudget", "PipelineConfig",
            "PipelineError", "Prepared", "TokenEstimate", "detect_language", "estimate_tokens",

@@ -23,7 +23,7 @@ from .config import PipelineConfig
 from .errors import OverBudget
 from .extract import Instruction, extract
 from .language import canonical
-from .prepare import Prepared, prepare
+from .prepare import OlderTurns, Prepared, prepare
 from .rank import protected, resolve_named
 from .segment import fences, segment
 
@@ -32,20 +32,6 @@ Message = dict[str, Any]
 # <|im_end|>, a newline); the current message's are in the caller's template margin.
 PER_MESSAGE = 6
 _FIXED_ROLES = frozenset({"system", "developer"})
-
-
-@dataclass(frozen=True)
-class OlderTurns:
-    """What was done to the exchanges before the current user message: how many there were,
-    how many were sent whole, with their code reduced to outlines, or dropped; and their
-    estimated tokens (chat template included) before and after."""
-
-    turns: int = 0
-    kept: int = 0
-    reduced: int = 0
-    dropped: int = 0
-    original_tokens: int = 0
-    sent_tokens: int = 0
 
 
 @dataclass(frozen=True)

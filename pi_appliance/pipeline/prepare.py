@@ -8,7 +8,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .assemble import Assembled, assemble, predicted
 from .budget import TokenCounter, estimate_tokens, fit
@@ -21,12 +21,23 @@ from .language import canonical, detect_language
 from .rank import protected, rank, resolve_named, select
 from .segment import Segment, segment
 
-if TYPE_CHECKING:
-    from .conversation import OlderTurns
-
 Mode = Literal["pipeline", "raw"]
 _STATS = ("original_chars", "original_tokens", "sent_chars", "sent_tokens", "reduction",
           "chunks_total", "chunks_kept", "chunks_dropped", "chunks_deduplicated", "pipeline_ms")
+
+
+@dataclass(frozen=True)
+class OlderTurns:
+    """What was done to the exchanges before the current user message: how many there were,
+    how many were sent whole, with their code reduced to outlines, or dropped; and their
+    estimated tokens (chat template included) before and after."""
+
+    turns: int = 0
+    kept: int = 0
+    reduced: int = 0
+    dropped: int = 0
+    original_tokens: int = 0
+    sent_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cerebrum.config import ConfigError
-from pi_appliance.balance import Balancer, Candidate, order
 from pi_appliance.settings import Backend, load_settings
+from pi_appliance.upstream.balance import Balancer, Candidate, order
 
 CHAT = "/v1/chat/completions"
 OUTSTANDING = "cerebrum_orchestrator_backend_outstanding_requests"

@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 from conftest import base_url, spec
 
-from pi_appliance import protocol
 from pi_appliance.errors import BadRequest
 from pi_appliance.pipeline import OverBudget, PipelineConfig, prepare, prepare_chat
 from pi_appliance.pipeline.budget import TOKEN_ESTIMATES
-from pi_appliance.pipeline.conversation import OlderTurns, fit_history, message_tokens, outline
-from pi_appliance.plan import passthrough, payload_of
+from pi_appliance.pipeline.conversation import fit_history, message_tokens, outline
+from pi_appliance.pipeline.prepare import OlderTurns
+from pi_appliance.planning.plan import passthrough, payload_of
 from pi_appliance.settings import Backend, Route, Settings
+from pi_appliance.wire import protocol
 
 CFG = PipelineConfig()
 COUNT = TOKEN_ESTIMATES["smollm2"]

@@ -14,11 +14,11 @@ from conftest import REAL_MODEL_CACHE, base_url, orchestrator_settings, sse_even
 from faulty import Faulty
 
 from cerebrum import llama_server
-from pi_appliance.infill import payload
-from pi_appliance.infill_context import fim_budget, key_of, passthrough, select, stable_order
-from pi_appliance.infill_protocol import Extra, parse_infill
+from pi_appliance.infill.bodies import payload
+from pi_appliance.infill.context import fim_budget, key_of, passthrough, select, stable_order
 from pi_appliance.pipeline.budget import TOKEN_ESTIMATES
 from pi_appliance.pipeline.config import PipelineConfig
+from pi_appliance.wire.infill import Extra, parse_infill
 from vps_appliance import models
 
 PREFIX = "import math\n\n\ndef circle_area(radius):\n    "

@@ -11,10 +11,10 @@ from conftest import base_url, orchestrator_settings, spec, sse_events
 from faulty import Faulty
 
 from cerebrum.openai import InvalidRequest
-from pi_appliance import protocol
 from pi_appliance.pipeline import PipelineConfig, prepare
-from pi_appliance.plan import Plan, payload_of
+from pi_appliance.planning.plan import Plan, payload_of
 from pi_appliance.stats import drafting
+from pi_appliance.wire import protocol
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 SEED = (CORPUS / "seed_async_refactor.md").read_text()  # "Refactor this module to async/await"

@@ -8,11 +8,12 @@ import pytest
 
 from cerebrum.config import ConfigError
 from cerebrum.openai import InvalidRequest
-from pi_appliance import protocol, routing
-from pi_appliance.breaker import Breaker, State
 from pi_appliance.errors import NotFound
 from pi_appliance.settings import BreakerPolicy, load_settings
 from pi_appliance.stats import Stats, percentile
+from pi_appliance.upstream import routing
+from pi_appliance.upstream.breaker import Breaker, State
+from pi_appliance.wire import protocol
 
 
 class Clock:

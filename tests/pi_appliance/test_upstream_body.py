@@ -10,9 +10,9 @@ from conftest import base_url, orchestrator_settings
 from faulty import Faulty
 
 from pi_appliance.metrics import Metrics
-from pi_appliance.proxy import Proxy
 from pi_appliance.settings import Backend, Timeouts
-from pi_appliance.upstream import new_session
+from pi_appliance.upstream.client import new_session
+from pi_appliance.upstream.proxy import Proxy
 
 # Every kind of field a client may send, nested shapes included.
 PAYLOAD = {

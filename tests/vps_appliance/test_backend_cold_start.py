@@ -21,11 +21,12 @@ PROBE = textwrap.dedent("""
     import asyncio, json, os, socket, sys
     sys.path.insert(0, sys.argv[2])
     from raw_http import call
-    from vps_appliance.app import make_app
-    from vps_appliance.server import serve
+    from vps_appliance.http.app import make_app
+    from vps_appliance.http.server import serve
     from vps_appliance.settings import load_settings
 
-    HEAVY = ("llama_cpp", "numpy", "jinja2", "vps_appliance.engine", "vps_appliance.handlers")
+    HEAVY = ("llama_cpp", "numpy", "jinja2", "vps_appliance.engine",
+             "vps_appliance.http.handlers")
 
     def loaded():
         return [m for m in HEAVY if m in sys.modules]

@@ -9,10 +9,10 @@ import llama_cpp
 import pytest
 from conftest import base_url, metric, spec, sse_events
 
-from vps_appliance import fim_service
-from vps_appliance.engine import LoadedModel, load_llama
-from vps_appliance.protocol import GenerationParams
-from vps_appliance.sampling import SamplerSpec
+from vps_appliance.engine import fim_service
+from vps_appliance.engine.params import GenerationParams
+from vps_appliance.engine.sampling import SamplerSpec
+from vps_appliance.engine.slots import LoadedModel, load_llama
 from vps_appliance.settings import Sampling
 
 SPECIAL = ("<|fim", "<|file_sep|>", "<|repo_name|>", "<|endoftext|>", "<|im_")

@@ -11,8 +11,8 @@ import pytest
 import structlog
 from conftest import spec
 
-from vps_appliance.app import make_app
-from vps_appliance.server import start
+from vps_appliance.http.app import make_app
+from vps_appliance.http.server import start
 from vps_appliance.settings import Settings
 
 CHAT = "/v1/chat/completions"
@@ -165,7 +165,7 @@ CASES = [
     Case("integer-5000-digits", build("POST", COMPLETIONS,
                                      b'{"prompt": "x", "max_tokens": ' + b"9" * 5000 + b"}"),
          400, "invalid_json", "integer too long"),
-    # Fields of the wrong type or out of range (vps_appliance.protocol).
+    # Fields of the wrong type or out of range (vps_appliance.wire.protocol).
     Case("messages-missing", build("POST", CHAT, {"model": "tiny"}), 400, "invalid_request",
          "'messages' is required", "messages"),
     Case("messages-string", build("POST", CHAT, {"messages": "hi"}), 400, "invalid_request",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vps_appliance.speculative import DraftConfig, Drafter
+from vps_appliance.engine.speculative import DraftConfig, Drafter
 
 # align=1: these tests are about what is drafted; the batch alignment has its own test.
 ON = DraftConfig(enabled=True, draft_min=2, draft_max=16, ngram_min=2, ngram_max=4, align=1)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from conftest import base_url, spec, sse_events
 
-from vps_appliance import decode
-from vps_appliance.engine import MeteredLlama
+from vps_appliance.engine import decode
+from vps_appliance.engine.slots import MeteredLlama
 from vps_appliance.settings import ModelSpec
 
 

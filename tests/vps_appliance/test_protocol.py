@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from cerebrum.openai import InvalidRequest
+from vps_appliance.engine.stops import StopScanner
 from vps_appliance.errors import BadRequest, ContextLengthExceeded
-from vps_appliance.protocol import (
+from vps_appliance.settings import Sampling
+from vps_appliance.wire.protocol import (
     Envelope,
     Usage,
     completion_budget,
@@ -15,8 +17,6 @@ from vps_appliance.protocol import (
     parse_completion,
     parse_tokenize,
 )
-from vps_appliance.settings import Sampling
-from vps_appliance.stops import StopScanner
 
 DEFAULTS = Sampling()
 

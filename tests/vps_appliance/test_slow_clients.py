@@ -12,7 +12,7 @@ import pytest
 from conftest import base_url, metric, spec
 from tiny_gguf import write_tiny_llama
 
-from vps_appliance.engine import Handoff, Piece
+from vps_appliance.engine.slots import Handoff, Piece
 from vps_appliance.settings import Sampling
 
 COMPLETIONS = "/v1/completions"

@@ -12,9 +12,9 @@ from conftest import base_url, spec, sse_events
 
 from cerebrum.openai import InvalidRequest
 from cerebrum.openai.options import response_format
+from vps_appliance.engine.structured import ResponseFormat, from_wire, grammar, unsupported
 from vps_appliance.errors import BadRequest
 from vps_appliance.settings import Sampling
-from vps_appliance.structured import ResponseFormat, from_wire, grammar, unsupported
 
 CHAT = "/v1/chat/completions"
 

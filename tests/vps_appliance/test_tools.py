@@ -9,8 +9,8 @@ import json
 import pytest
 from conftest import base_url, spec, sse_events
 
+from vps_appliance.engine.tools import Parser
 from vps_appliance.settings import Sampling
-from vps_appliance.tools import Parser
 
 CHAT = "/v1/chat/completions"
 WEATHER = {"type": "function", "function": {

@@ -1,0 +1,1 @@
+"""Where a request enters the orchestrator: app factory, lifecycle, error map, resources."""

@@ -1,0 +1,1 @@
+"""Fill-in-the-middle planning (pure): the repository context chosen, the bodies sent."""

@@ -1,0 +1,1 @@
+"""Reaching the backends: routing, load spread, circuit breakers, failover, the HTTP client."""

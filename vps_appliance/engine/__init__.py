@@ -1,0 +1,1 @@
+"""The engine: model slots, decoding, sampling, drafting, grammars, chat and FIM on llama.cpp."""

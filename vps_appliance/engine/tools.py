@@ -1,0 +1,282 @@
+"""Tool calling with the model's own chat template: which templates know tools, the
+conversation's tool calls made ready for the template, a grammar that forces calls
+(`tool_choice` "required" or a named function), and the answer's `<tool_call>{json}</tool_call>`
+blocks parsed into OpenAI's `tool_calls`, incrementally for streams.
+
+The format is Hermes's, which Qwen2.5's template prompts for: each call is a JSON object
+`{"name": …, "arguments": {…}}` between `<tool_call>` and `</tool_call>`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+from ..errors import BadRequest
+from .structured import unsupported
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_ROOT = re.compile(r"^root ::=", re.M)
+
+
+def supports(template: str | None) -> bool:
+    """Whether a chat template renders `tools` (it reads the variable)."""
+    return bool(template) and re.search(r"\btools\b", template or "") is not None
+
+
+@dataclass(frozen=True)
+class Tooling:
+    """A request's tools and how they may be called."""
+
+    tools: tuple[dict[str, Any], ...] = ()
+    choice: str = "none"  # none, auto, required, or a function's name
+    parallel: bool = True
+
+    @property
+    def active(self) -> bool:
+        """Whether the model is offered the tools (and its answer parsed for calls)."""
+        return bool(self.tools) and self.choice != "none"
+
+    @classmethod
+    def of(cls, tools: Sequence[dict[str, Any]], choice: str | dict[str, Any] | None,
+           parallel: bool) -> Tooling:
+        """From the validated request options (`choice` None: "auto" when there are tools)."""
+        if isinstance(choice, dict):
+            name = choice["function"]["name"]
+        else:
+            name = choice or ("auto" if tools else "none")
+        return cls(tuple(tools), name, parallel)
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The names of the tools offered."""
+        return frozenset(t["function"]["name"] for t in self.template_tools() or [])
+
+    def template_tools(self) -> list[dict[str, Any]] | None:
+        """What the template's `tools` gets: the OpenAI tool objects the forced choice
+        allows."""
+        if not self.active:
+            return None
+        if self.choice in ("auto", "required"):
+            return list(self.tools)
+        return [t for t in self.tools if t["function"]["name"] == self.choice]
+
+    def grammar(self) -> str | None:
+        """GBNF forcing one call (or several, when parallel) for "required" and a named
+        function; None when the model chooses."""
+        if not self.active or self.choice == "auto":
+            return None
+        alternatives = []
+        for tool in self.template_tools() or []:
+            fn = tool["function"]
+            params = fn.get("parameters") or {"type": "object", "properties": {}}
+            problems = list(unsupported(params, f"tools[{fn['name']}].parameters"))
+            if problems:
+                raise BadRequest("a forced tool call's parameters use what this backend cannot "
+                                 "enforce: " + "; ".join(problems), param="tools",
+                                 code="unsupported_schema")
+            alternatives.append({"type": "object", "properties": {
+                "name": {"const": fn["name"]}, "arguments": params},
+                "required": ["name", "arguments"]})
+        schema = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+        try:
+            body = _ROOT.sub("call-json ::=", json_schema_to_gbnf(json.dumps(schema)))
+        except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise BadRequest(f"a forced tool call's parameters cannot be turned into a grammar: "
+                             f"{exc or type(exc).__name__}", param="tools",
+                             code="unsupported_schema") from None
+        call = f'call ::= "{OPEN}\\n" call-json "\\n{CLOSE}"'
+        root = 'root ::= call ("\\n" call)*' if self.parallel else "root ::= call"
+        return "\n".join((root, call, body))
+
+
+def template_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation for a template: assistant tool calls checked, their `arguments`
+    (a JSON string on the wire) as objects, which is how templates print them."""
+    out = []
+    for i, message in enumerate(messages):
+        calls = message.get("tool_calls")
+        if message.get("role") == "tool" and not isinstance(message.get("tool_call_id"), str):
+            raise BadRequest(f"messages[{i}].tool_call_id is required: the id of the call "
+                             "this answers", param="messages")
+        if calls is None:
+            out.append(dict(message))
+            continue
+        if not isinstance(calls, list):
+            raise BadRequest(f"messages[{i}].tool_calls must be an array", param="messages")
+        rendered = []
+        for j, call in enumerate(calls):
+            fn = call.get("function") if isinstance(call, dict) else None
+            if not (isinstance(fn, dict) and isinstance(fn.get("name"), str)
+                    and isinstance(fn.get("arguments", "{}"), str)):
+                raise BadRequest(f"messages[{i}].tool_calls[{j}] must be {{id, type: "
+                                 "\"function\", function: {name, arguments: a JSON string}}",
+                                 param="messages")
+            try:
+                arguments = json.loads(fn.get("arguments") or "{}")
+            except ValueError:
+                raise BadRequest(f"messages[{i}].tool_calls[{j}].function.arguments is not "
+                                 "JSON", param="messages") from None
+            rendered.append({**call, "function": {"name": fn["name"], "arguments": arguments}})
+        out.append({**message, "tool_calls": rendered})
+    return out
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One parsed call, in OpenAI's shape by `as_dict`."""
+
+    id: str
+    name: str
+    arguments: str  # a JSON string, as OpenAI sends it
+
+    def as_dict(self, index: int | None = None) -> dict[str, Any]:
+        """The call (`index`: as a stream's delta fragment)."""
+        out: dict[str, Any] = {"id": self.id, "type": "function",
+                               "function": {"name": self.name, "arguments": self.arguments}}
+        return out if index is None else {"index": index, **out}
+
+
+def _call(block: str) -> ToolCall | None:
+    try:
+        value = json.loads(block)
+    except ValueError:
+        return None
+    if not (isinstance(value, dict) and isinstance(value.get("name"), str)):
+        return None
+    arguments = value.get("arguments", {})
+    # Some models write the wire format's string instead of an object.
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    return ToolCall(f"call_{secrets.token_hex(12)}", value["name"], text)
+
+
+@dataclass
+class Parser:
+    """Splits an answer, piece by piece, into content and tool calls.
+
+    Calls are `<tool_call>{json}</tool_call>` blocks anywhere in the answer, or, as small
+    models often write them, an answer that is nothing but such JSON objects (held back until
+    the end, then taken as calls when each names an offered tool).
+    """
+
+    parallel: bool = True
+    names: frozenset[str] = frozenset()  # the offered tools (for answers of bare JSON)
+    calls: list[ToolCall] = field(default_factory=list)
+    content: list[str] = field(default_factory=list)  # every piece of content given out
+    _held: str = ""  # text that may be the start of a call, or a call's body so far
+    _inside: bool = False
+    _bare: bool | None = None  # the answer is bare JSON (None: not known yet)
+
+    def _take(self, call: ToolCall) -> list[ToolCall]:
+        if self.parallel or not self.calls:
+            self.calls.append(call)
+            return [call]
+        return []
+
+    def feed(self, text: str) -> tuple[str, list[ToolCall]]:
+        """Content that is certainly not part of a call, and the calls completed."""
+        self._held += text
+        if self._bare is None:
+            self._bare = _looks_bare(self._held)
+            if self._bare is None:
+                return "", []
+        if self._bare:
+            return "", []
+        content, done = [], []
+        while True:
+            if self._inside:
+                end = self._held.find(CLOSE)
+                if end < 0:
+                    break
+                block, self._held = self._held[:end], self._held[end + len(CLOSE):]
+                self._inside = False
+                call = _call(block)
+                if call is None:  # not a call after all: the text stands
+                    content.append(OPEN + block + CLOSE)
+                else:
+                    done += self._take(call)
+                continue
+            start = self._held.find(OPEN)
+            if start >= 0:
+                content.append(self._held[:start])
+                self._held, self._inside = self._held[start + len(OPEN):], True
+                continue
+            keep = _partial_suffix(self._held, OPEN)
+            content.append(self._held[:len(self._held) - keep])
+            self._held = self._held[len(self._held) - keep:]
+            break
+        self.content += content
+        return "".join(content), done
+
+    def flush(self) -> tuple[str, list[ToolCall]]:
+        """At the end: what is held as text (an unfinished call stays text), and the calls
+        of an answer of bare JSON."""
+        held, self._held = ((OPEN if self._inside else "") + self._held), ""
+        self._inside = False
+        if self._bare:
+            calls = _bare_calls(held, self.names)
+            if calls:
+                return "", [c for call in calls for c in self._take(call)]
+        self.content.append(held)
+        return held, []
+
+
+def _looks_bare(text: str) -> bool | None:
+    """Whether an answer starts as a bare call, `{"name"`, maybe in a ```json fence (None:
+    too little text to tell)."""
+    s = text.lstrip()
+    if s.startswith("`"):
+        if len(s) < 3:
+            return None if "```".startswith(s) else False
+        if not s.startswith("```"):
+            return False
+        s = s[3:]
+        if len(s) < 4 and "json".startswith(s):
+            return None
+        s = s.removeprefix("json").lstrip()
+    if not s:
+        return None
+    if s[0] != "{":
+        return False
+    s = s[1:].lstrip()
+    key = '"name"'
+    if len(s) < len(key):
+        return None if key.startswith(s) else False
+    return s.startswith(key)
+
+
+def _bare_calls(text: str, names: frozenset[str]) -> list[ToolCall]:
+    """The calls of a text that is only JSON objects naming offered tools (maybe in a code
+    fence); [] otherwise."""
+    text = text.strip()
+    if text.startswith("```") and text.endswith("```"):
+        text = text[3:-3].removeprefix("json")
+    decoder, calls, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return calls
+        try:
+            _, end = decoder.raw_decode(text, at)
+        except ValueError:
+            return []
+        call = _call(text[at:end])
+        if call is None or call.name not in names:
+            return []
+        calls.append(call)
+        at = end
+
+
+def _partial_suffix(text: str, marker: str) -> int:
+    """The length of the longest end of `text` that begins `marker`."""
+    for n in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:n]):
+            return n
+    return 0

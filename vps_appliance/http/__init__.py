@@ -1,0 +1,1 @@
+"""Where a request enters the backend: app factory, error map, routes, model endpoints, server."""

@@ -1,0 +1,75 @@
+"""The route table, and the endpoints that need no model: `/health`, `/metrics`,
+`/v1/models`. The model endpoints (handlers.py) are imported through `Runtime` on first use,
+with the engine, so a socket-activated backend answers these before llama-cpp-python loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from .replies import json_response
+from .state import IDENTITIES, METRICS, RUNTIME, SETTINGS, SLOTS
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HANDLERS = "vps_appliance.http.handlers"  # the model endpoints, imported on first use
+
+
+def _status(request: web.Request) -> list[tuple[str, int, bool, bool, int]]:
+    """(name, n_ctx, loaded, busy, waiting) of every manifest model, slots made or not."""
+    slots = request.app[SLOTS]
+    rows = []
+    for spec in request.app[SETTINGS].models:
+        slot = slots.get(spec.name)
+        rows.append((spec.name, spec.n_ctx, slot is not None and slot.loaded,
+                     slot is not None and slot.busy, slot.waiting if slot is not None else 0))
+    return rows
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /health: 200 while the server can serve; which models are resident."""
+    return json_response({
+        "status": "ok",
+        "models": [{"name": name, "loaded": loaded, "busy": busy, "waiting": waiting}
+                   for name, _, loaded, busy, waiting in _status(request)],
+    })
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """GET /v1/models."""
+    identities = request.app[IDENTITIES]
+    data = [{"id": name, "object": "model", "created": identities[name].created,
+             "owned_by": "cerebrum", "n_ctx": n_ctx, "loaded": loaded}
+            for name, n_ctx, loaded, _, _ in _status(request)]
+    return json_response({"object": "list", "data": data})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text."""
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _on_first_use(name: str) -> Handler:
+    """The model endpoint `handlers.<name>`, imported by the runtime when first called."""
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        handlers = await request.app[RUNTIME].endpoints(HANDLERS)
+        return await getattr(handlers, name)(request)
+
+    endpoint.__name__ = name
+    return endpoint
+
+
+def add_routes(app: web.Application) -> None:
+    """Register every endpoint."""
+    app.router.add_post("/v1/chat/completions", _on_first_use("chat_completions"))
+    app.router.add_post("/v1/completions", _on_first_use("text_completions"))
+    app.router.add_post("/infill", _on_first_use("infill"))
+    app.router.add_post("/completion", _on_first_use("completion"))
+    app.router.add_post("/v1/tokenize", _on_first_use("tokenize"))
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
