@@ -20,9 +20,10 @@ from typing import Any
 from falcon.asgi import Request, Response, SSEvent
 
 from cerebrum import jsonwire
+from cerebrum.llamacpp import select_fields
 
 from ..errors import UpstreamError
-from ..infill.bodies import completion_payload, payload, pick, stats_of
+from ..infill.bodies import completion_payload, payload, stats_of
 from ..infill.context import Selection, passthrough, plan_infill, quick_route
 from ..planning.workers import WorkerFailed
 from ..upstream import routing
@@ -197,7 +198,7 @@ class InfillRelay(Timed):
             return {**self._openai(text, self._finish(final), final), "cerebrum": stats}
         body = {**final, "content": text}
         if self.ireq.response_fields is not None:
-            body = pick(body, self.ireq.response_fields)
+            body = select_fields(body, self.ireq.response_fields)
         return {**body, "cerebrum": stats}
 
 

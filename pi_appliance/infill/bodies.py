@@ -34,21 +34,6 @@ def completion_payload(ireq: InfillRequest, n_predict: int, n_ctx: int) -> dict[
     return {**options, "prompt": ireq.prompt, "n_predict": n_predict}
 
 
-def pick(body: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
-    """llama.cpp's `response_fields`: only these (nested paths like `timings/prompt_n`,
-    keyed by the path); a path that is not there is left out."""
-    out: dict[str, Any] = {}
-    for path in paths:
-        node: Any = body
-        for part in path.split("/"):
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-        else:
-            out[path] = node
-    return out
-
-
 def stats_of(decision: routing.Decision, selection: Selection, opened: Opened,
              final: dict[str, Any], ttft: float | None) -> dict[str, Any]:
     """The `cerebrum` object: route, context selection, the backend's cache use, TTFT."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
 from conftest import QWEN, base_url, qwen_stack_settings, spec
+from llama_vim import FIM_FIELDS, fim_request
 from vim_driver import INFO_MARK, VimSession, missing_tools
 
 from vps_appliance.settings import Sampling
@@ -56,3 +58,32 @@ async def test_real_llama_vim_shows_and_accepts_a_suggestion(keyed_tiers, tier, 
         session.close()
     assert line.startswith("        return self.")
     assert len(line) > len("        return self."), f"nothing was accepted: {line!r}"
+
+
+async def test_the_emulated_requests_are_the_real_plugins(aiohttp_server, tmp_path):
+    # The byte-level tests send llama_vim.fim_request: the real plugin's bodies, recorded
+    # here by a stand-in server, carry exactly its fields.
+    seen: list[dict] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        return web.Response(body=b'{"content":"fee * 42"}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/infill", record)
+    url = base_url(await aiohttp_server(app))
+    path = tmp_path / "account.py"
+    path.write_text(SOURCE)
+    session = await asyncio.to_thread(VimSession, tmp_path, url + "/infill", path)
+    try:
+        await asyncio.to_thread(session.keys, f"{TOTAL_LINE}G", "o")
+        await asyncio.to_thread(session.keys, "return ", literal=True)
+        await asyncio.to_thread(session.wait_for, lambda screen: "fee * 42" in screen, 60)
+    finally:
+        session.close()
+    assert seen
+    want = set(fim_request("", "", "", [], model="", n_indent=0))
+    for body in seen:
+        assert set(body) == want, set(body) ^ want
+        assert body["model"] == "" and body["response_fields"] == FIM_FIELDS
+    assert {body["n_indent"] for body in seen} >= {8}  # the method body's indent

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from typing import Any
 
 from aiohttp import web
 
+from cerebrum.llamacpp import select_fields
 from cerebrum.openai import error_body
 
 from ..engine import chat, fim_service, sampling, structured, tools
@@ -24,7 +25,6 @@ from ..wire.infill import (
     generation_settings,
     parse_infill,
     parse_native_completion,
-    select_fields,
     timings,
 )
 from ..wire.protocol import (
@@ -276,14 +276,22 @@ async def text_completions(request: web.Request) -> web.StreamResponse:
     return await completions(request, "completion")
 
 
-async def infill(request: web.Request) -> web.StreamResponse:
-    """POST /infill: llama-server's fill-in-the-middle (llama.vim, llama.vscode)."""
-    settings = request.app[SETTINGS]
-    body = _any_model(await _body(request))
+async def _native_request(request: web.Request, parse: Callable[..., InfillRequest]
+                          ) -> tuple[ModelSlot, InfillRequest, LoadedModel]:
+    """A llama.cpp-shaped request's slot (shed before any work), the request, its model.
+    llama.vim sends `"model": ""` by default: any model, as llama-server takes it."""
+    body = await _body(request)
+    if isinstance(body, dict) and body.get("model") == "":
+        body = {k: v for k, v in body.items() if k != "model"}
     slot = _slot(request, model_of(body))
     slot.check_capacity()
-    req = parse_infill(body, slot.spec.sampling, settings.max_tokens_cap)
-    model = await slot.model()
+    req = parse(body, slot.spec.sampling, request.app[SETTINGS].max_tokens_cap)
+    return slot, req, await slot.model()
+
+
+async def infill(request: web.Request) -> web.StreamResponse:
+    """POST /infill: llama-server's fill-in-the-middle (llama.vim, llama.vscode)."""
+    slot, req, model = await _native_request(request, parse_infill)
     prepared = await asyncio.to_thread(
         fim_service.prepare, model, slot.spec, req.params, prefix=req.prefix,
         suffix=req.suffix, prompt=req.prompt, extra=req.extra, samplers=req.samplers,
@@ -297,12 +305,7 @@ async def infill(request: web.Request) -> web.StreamResponse:
 async def completion(request: web.Request) -> web.StreamResponse:
     """POST /completion: llama-server's own completion endpoint (Continue's llama.cpp
     provider), the prompt as it is, special tokens parsed, as llama-server does."""
-    settings = request.app[SETTINGS]
-    body = _any_model(await _body(request))
-    slot = _slot(request, model_of(body))
-    slot.check_capacity()
-    req = parse_native_completion(body, slot.spec.sampling, settings.max_tokens_cap)
-    model = await slot.model()
+    slot, req, model = await _native_request(request, parse_native_completion)
     tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
     # As llama-server does with its own format: an n_predict past the context's room ends at
     # the context's end (stop_type "limit"); Continue sends its maxTokens, 4096 by default.
@@ -313,13 +316,6 @@ async def completion(request: web.Request) -> web.StreamResponse:
     control = Control(samplers=req.samplers.for_context(model.n_ctx), n_indent=req.n_indent,
                       t_max_predict_ms=req.t_max_predict_ms, cache_prompt=req.cache_prompt)
     return await _native(request, slot, model, req, tokens, max_tokens, control, False, None)
-
-
-def _any_model(body: Any) -> Any:
-    """llama.vim sends `"model": ""` by default: any model, as llama-server takes it."""
-    if isinstance(body, dict) and body.get("model") == "":
-        return {k: v for k, v in body.items() if k != "model"}
-    return body
 
 
 async def _native(request: web.Request, slot: ModelSlot, model: LoadedModel,

@@ -202,20 +202,6 @@ def parse_infill(body: Any, defaults: Sampling, max_tokens_cap: int) -> InfillRe
         response_fields=_response_fields(body))
 
 
-def select_fields(body: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
-    """llama-server's `response_fields`: each "a/b" path that exists, under its own name."""
-    out: dict[str, Any] = {}
-    for path in paths:
-        value: Any = body
-        for key in path.split("/"):
-            if not isinstance(value, dict) or key not in value:
-                break
-            value = value[key]
-        else:
-            out[path] = value
-    return out
-
-
 def generation_settings(req: InfillRequest, n_ctx: int, n_predict: int) -> dict[str, Any]:
     """llama-server's `generation_settings`: the parameters the reply was made with
     (llama.vscode reads `n_ctx` from it for its status bar)."""
