@@ -427,3 +427,19 @@ def test_a_long_file_leaves_the_chunks_the_room_the_backend_gives_them():
     # The backend keeps at most a quarter of the room of the suffix, three of the prefix.
     assert room * 3 // 4 - 64 < fim_budget(long_suffix, 2048, 16, count) < room * 3 // 4
     assert fim_budget(long_both, 2048, 16, count) < 32
+
+
+async def test_completion_reaches_llama_server_through_the_orchestrator(qwen_server,
+                                                                        start_orchestrator,
+                                                                        http):
+    # llama.cpp's /completion (Continue's llama.cpp provider) goes on to llama-server's own.
+    url = await start_orchestrator(settings_for(qwen_server))
+    body = {"model": "auto", "stream": True, "n_predict": 4096, "temperature": 0.01,
+            "prompt": "<|fim_prefix|>def area(r):\n    return <|fim_suffix|>\n"
+                      "<|fim_middle|>", "stop": ["<|endoftext|>", "<|fim_prefix|>"]}
+    async with http.post(url + "/completion", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        events = [e async for e in sse_events(resp)]
+    text = "".join(e.get("content") or "" for e in events if isinstance(e, dict))
+    assert text.strip() and "<|" not in text
+    assert events[-1]["stop"] is True and events[-1]["cerebrum"]["backend"] == "llama"
