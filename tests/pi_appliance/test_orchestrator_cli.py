@@ -3,6 +3,7 @@ idle exit, the exposure guard, and a clean stop of both services."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -139,12 +140,19 @@ def test_serve_runs_both_services_and_sigterm_stops_everything(tmp_path, tiny_mo
         [sys.executable, "-m", "cerebrum.supervise", "--backend-config", str(backend_cfg),
          "--orchestrator-config", str(orchestrator_config(tmp_path, backend_port)),
          "--backend-port", str(backend_port), "--orchestrator-port", str(orch_port)],
-        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        start_new_session=True)  # its own process group: a failed test kills the services too
     lines, pump = read_lines(proc.stderr)  # the supervisor says when both are healthy
     try:
         seen: list[str] = []
-        while not any(line.startswith("cerebrum: ready") for line in seen):
-            line = lines.get(timeout=120)  # queue.Empty here means a hang: fail, don't wait
+        # The services write to the same pipe, so the supervisor's line can land in the
+        # middle of one of theirs: look for it anywhere in a line.
+        while not any("cerebrum: ready" in line for line in seen):
+            try:
+                line = lines.get(timeout=120)  # a hang: fail, don't wait
+            except queue.Empty:
+                raise AssertionError(f"nothing from the supervisor for 120 s: {seen[-5:]}"
+                                     ) from None
             assert line is not None, f"supervisor exited before ready: {seen[-5:]}"
             seen.append(line)
         status, body = get(f"http://127.0.0.1:{orch_port}/v1/chat/completions",
@@ -156,7 +164,10 @@ def test_serve_runs_both_services_and_sigterm_stops_everything(tmp_path, tiny_mo
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
-        proc.kill()
+        # The services share the supervisor's stderr: were they left running, the pipe would
+        # never close and the pump would block the close below for ever.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         pump.join(timeout=10)
         proc.stderr.close()
