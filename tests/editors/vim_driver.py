@@ -53,12 +53,16 @@ class VimSession:
             f" 'model_fim': '{model}', 'show_info': 2}}\n")
         self._tmux("new-session", "-d", "-x", str(columns), "-y", str(rows),
                    f"vim -u {vimrc} -i NONE {path}")
-        # llama.vim warns on Vim 9.0 (it wants 9.1) and Vim waits for Enter; 9.0 runs it.
-        _, screen = self.wait_for(lambda screen: path.name in screen
-                                  or "Press ENTER" in screen, 30)
-        if "Press ENTER" in screen:
-            self.keys("Enter")
-            self.wait_for(lambda screen: path.name in screen, 30)
+        try:
+            # llama.vim warns on Vim 9.0 (it wants 9.1) and Vim waits for Enter; 9.0 runs it.
+            _, screen = self.wait_for(lambda screen: path.name in screen
+                                      or "Press ENTER" in screen, 30)
+            if "Press ENTER" in screen:
+                self.keys("Enter")
+                self.wait_for(lambda screen: path.name in screen, 30)
+        except BaseException:
+            self.close()  # no Vim left behind when it never came up
+            raise
 
     def _tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-S", self.socket, *args], check=True,
