@@ -11,15 +11,22 @@ from ..wire.infill import InfillRequest
 from .context import Selection
 
 
+def upstream_options(ireq: InfillRequest, n_ctx: int) -> dict[str, Any]:
+    """The checked llama.cpp options as an upstream takes them: `repeat_last_n` -1 becomes
+    the route's context size (llama-server b11434 refuses -1)."""
+    options = dict(ireq.options)
+    if options.get("repeat_last_n") == -1:
+        options["repeat_last_n"] = n_ctx
+    return options
+
+
 def payload(ireq: InfillRequest, selection: Selection, n_predict: int, n_ctx: int
             ) -> dict[str, Any]:
     """The backend's /infill body: the checked llama.cpp options, the text around the cursor
     and the chosen chunks. What only some upstreams take is normalised: `repeat_last_n` -1
     becomes the route's context size (llama-server b11434 refuses -1), and a chunk without
     a file name goes without one (each upstream applies its default, llama-server's "tmp")."""
-    options = dict(ireq.options)
-    if options.get("repeat_last_n") == -1:
-        options["repeat_last_n"] = n_ctx
+    options = upstream_options(ireq, n_ctx)
     return {**options, "input_prefix": ireq.prefix, "input_suffix": ireq.suffix,
             "prompt": ireq.prompt, "n_predict": n_predict,
             "input_extra": [{"filename": e.filename, "text": e.text} if e.filename
@@ -28,9 +35,7 @@ def payload(ireq: InfillRequest, selection: Selection, n_predict: int, n_ctx: in
 
 def completion_payload(ireq: InfillRequest, n_predict: int, n_ctx: int) -> dict[str, Any]:
     """The backend's /completion body: the checked llama.cpp options and the prompt."""
-    options = dict(ireq.options)
-    if options.get("repeat_last_n") == -1:
-        options["repeat_last_n"] = n_ctx
+    options = upstream_options(ireq, n_ctx)
     return {**options, "prompt": ireq.prompt, "n_predict": n_predict}
 
 
