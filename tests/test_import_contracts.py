@@ -69,3 +69,13 @@ def test_no_import_circles_lazy_imports_included():
         raise AssertionError("an import circle (each imports the next): "
                              + " -> ".join(reversed(exc.args[1]))) from None
     assert len(order) == len(modules)
+
+
+def test_no_folder_of_a_tier_holds_more_than_16_modules():
+    """A newcomer reads a folder's names at a glance (`__init__` is the package itself)."""
+    crowded = {str(folder.relative_to(ROOT)): n for package in ("vps_appliance", "pi_appliance")
+               for folder in [ROOT / package, *(ROOT / package).rglob("*/")]
+               if folder.is_dir() and (n := len([p for p in folder.glob("*.py")
+                                                 if p.name != "__init__.py"])) > 16}
+    assert not crowded, crowded
+    assert len(list((ROOT / "vps_appliance" / "engine").glob("*.py"))) > 1  # it looked

@@ -1,11 +1,13 @@
-"""The OpenAI wire format both tiers speak: bodies, requests, the field table, responses."""
+"""OpenAI's Chat and Text Completions wire format: requests into the internal request, the
+internal events out as its chunks and bodies, its errors, its field table."""
 
-from .body import decode_json, error_body, too_deep
-from .errors import InvalidBody, InvalidRequest
+from cerebrum.jsonwire import decode_json, too_deep
+
+from .errors import InvalidBody, InvalidRequest, error_body
 from .fields import FIELDS, Field, Kind, Tier
-from .request import Request, parse, prediction_text, text_parts
-from .response import Envelope, Usage, sse
+from .request import chat_messages, parse, prediction_text, text_parts
+from .response import Envelope, sse, usage_dict
 
-__all__ = ["FIELDS", "Envelope", "Field", "InvalidBody", "InvalidRequest", "Kind", "Request",
-           "Tier", "Usage", "decode_json", "error_body", "parse", "prediction_text", "sse",
-           "text_parts", "too_deep"]
+__all__ = ["FIELDS", "Envelope", "Field", "InvalidBody", "InvalidRequest", "Kind", "Tier",
+           "chat_messages", "decode_json", "error_body", "parse", "prediction_text", "sse",
+           "text_parts", "too_deep", "usage_dict"]

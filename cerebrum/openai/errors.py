@@ -1,33 +1,15 @@
-"""The OpenAI wire format's errors: each tier maps them to its 400 in its one error place."""
+"""The OpenAI wire format's error shape; the errors themselves are no format's
+(`cerebrum.generation.errors`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cerebrum.generation.errors import InvalidBody, InvalidRequest, kind_of
 
-class InvalidRequest(ValueError):
-    """A request the wire format refuses: a 400 whose `param` names the field."""
-
-    def __init__(self, message: str, param: str | None = None, code: str = "invalid_request"):
-        super().__init__(message)
-        self.param = param
-        self.code = code
-
-    def __reduce__(self) -> tuple[Any, ...]:  # crosses the pipeline's process boundary
-        return type(self), (str(self), self.param, self.code)
+__all__ = ["InvalidBody", "InvalidRequest", "error_body", "kind_of"]
 
 
-class InvalidBody(InvalidRequest):
-    """A request body that is not UTF-8 JSON (or too deep, …); `code` says which."""
-
-    def __init__(self, message: str, code: str):
-        super().__init__(message, None, code)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (str(self), self.code)
-
-
-def kind_of(value: Any) -> str:
-    """A JSON value's type, as error messages name it."""
-    return {dict: "object", list: "array", str: "string", bool: "boolean",
-            int: "integer", float: "number", type(None): "null"}.get(type(value), "value")
+def error_body(message: str, type_: str, code: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape: {"error": {message, type, code, param}}."""
+    return {"error": {"message": message, "type": type_, "code": code, "param": param}}

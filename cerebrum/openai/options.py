@@ -1,5 +1,6 @@
 """The generation options of OpenAI's requests beyond sampling (pure): structured output,
-logit_bias, penalties, logprobs, n, stream_options and tools, validated for both tiers.
+logit_bias, penalties, logprobs, n, stream_options and tools, validated for both tiers and
+translated to the internal request's.
 
 Only their shape is checked here; what a tier can do with a value (the backend's grammar, its
 `max_n`, its vocabulary) is the tier's to check.
@@ -7,10 +8,10 @@ Only their shape is checked here; what a tier can do with a value (the backend's
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from cerebrum.generation.request import Output, Sampling, Tool, ToolChoice
 
 from .errors import InvalidRequest, kind_of
 from .fields import Kind
@@ -24,23 +25,6 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TOKEN_ID = re.compile(r"0|[1-9][0-9]{0,9}")
 _FORMATS = ("text", "json_object", "json_schema")
 _CHOICES = ("none", "auto", "required")
-
-
-@dataclass(frozen=True)
-class Options:
-    """The validated options; each default asks for nothing."""
-
-    response_format: dict[str, Any] | None = None  # {"type": …} as sent, shape checked
-    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias -100..100)
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    logprobs: bool = False
-    top_logprobs: int = 0  # alternatives per token (chat 0..20, completions 0..5)
-    n: int = 1
-    include_usage: bool = False  # stream_options.include_usage
-    tools: tuple[dict[str, Any], ...] = ()  # each {"type": "function", "function": {…}}
-    tool_choice: str | dict[str, Any] | None = None  # None: "auto" with tools, else "none"
-    parallel_tool_calls: bool = True
 
 
 def response_format(value: Any) -> dict[str, Any] | None:
@@ -203,19 +187,50 @@ def _parallel(body: dict[str, Any]) -> bool:
     return value is not False
 
 
-def parse(kind: Kind, body: dict[str, Any]) -> Options:
-    """The options of a chat or completion body (absent ones at their defaults)."""
+def output(value: dict[str, Any] | None) -> Output:
+    """A checked `response_format` as the internal answer shape."""
+    if value is None or value["type"] == "text":
+        return Output()
+    if value["type"] == "json_object":
+        return Output("json_object")
+    spec = value["json_schema"]
+    return Output("json_schema", name=spec["name"], schema=spec.get("schema", {}),
+                  strict=bool(spec.get("strict")), description=spec.get("description"))
+
+
+def tool(value: dict[str, Any]) -> Tool:
+    """A checked OpenAI tool as the internal one."""
+    fn = value["function"]
+    return Tool(fn["name"], fn.get("description"), fn.get("parameters"), fn.get("strict"))
+
+
+def tool_choice(value: str | dict[str, Any] | None) -> ToolChoice | None:
+    """A checked `tool_choice` as the internal one."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return ToolChoice("named", value["function"]["name"])
+    return ToolChoice(value)  # type: ignore[arg-type]
+
+
+def sampling(body: dict[str, Any], **checked: Any) -> Sampling:
+    """The request's sampling: `checked` fields (read by `request`) and the penalties and
+    logit_bias read here."""
+    return Sampling(logit_bias=logit_bias(body.get("logit_bias")),
+                    presence_penalty=_penalty(body, "presence_penalty"),
+                    frequency_penalty=_penalty(body, "frequency_penalty"), **checked)
+
+
+def parse(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+    """The internal request's fields beyond sampling that a chat or completion body sets
+    (absent ones at their defaults); `stream_options` is read by `stream_options`."""
     top = _logprobs(kind, body)
-    options = Options(
-        response_format=response_format(body.get("response_format")),
-        logit_bias=logit_bias(body.get("logit_bias")),
-        presence_penalty=_penalty(body, "presence_penalty"),
-        frequency_penalty=_penalty(body, "frequency_penalty"),
-        logprobs=top[0], top_logprobs=top[1], n=_n(body),
-        include_usage=stream_options(body))
+    stream_options(body)
+    out: dict[str, Any] = dict(output=output(response_format(body.get("response_format"))),
+                               logprobs=top[0], top_logprobs=top[1], n=_n(body))
     if kind == "chat":
         tools = _tools(body)
-        options = dataclasses.replace(options, tools=tools,
-                                      tool_choice=_tool_choice(body, tools),
-                                      parallel_tool_calls=_parallel(body))
-    return options
+        out.update(tools=tuple(tool(t) for t in tools),
+                   tool_choice=tool_choice(_tool_choice(body, tools)),
+                   parallel_tool_calls=_parallel(body))
+    return out

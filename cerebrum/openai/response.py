@@ -6,34 +6,25 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from cerebrum.generation.events import Usage
 from cerebrum.jsonwire import sse_event
 
 from .fields import Kind
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Token accounting for one generation."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
-    accepted_prediction_tokens: int = 0  # speculative decoding: drafted tokens accepted
-    rejected_prediction_tokens: int = 0  # and rejected (evaluated, never emitted)
-
-    def as_dict(self) -> dict[str, Any]:
-        """OpenAI's usage object: cached prompt tokens in prompt_tokens_details, drafted
-        tokens accepted and rejected in completion_tokens_details (Predicted Outputs)."""
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
-            "completion_tokens_details": {
-                "accepted_prediction_tokens": self.accepted_prediction_tokens,
-                "rejected_prediction_tokens": self.rejected_prediction_tokens,
-            },
-        }
+def usage_dict(usage: Usage) -> dict[str, Any]:
+    """OpenAI's usage object: cached prompt tokens in prompt_tokens_details, drafted tokens
+    accepted and rejected in completion_tokens_details (Predicted Outputs)."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {
+            "accepted_prediction_tokens": usage.accepted_prediction_tokens,
+            "rejected_prediction_tokens": usage.rejected_prediction_tokens,
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -88,7 +79,7 @@ class Envelope:
             out = self._base("text_completion")
         out["choices"] = [choice]
         if usage is not None:
-            out["usage"] = usage.as_dict()
+            out["usage"] = usage_dict(usage)
         return out
 
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
@@ -96,7 +87,7 @@ class Envelope:
         usage of the whole request."""
         out = self._base("chat.completion.chunk" if self.kind == "chat" else "text_completion")
         out["choices"] = []
-        out["usage"] = usage.as_dict()
+        out["usage"] = usage_dict(usage)
         return out
 
     def choice(self, text: str | None, finish_reason: str, *, index: int = 0,
@@ -119,7 +110,7 @@ class Envelope:
         """The whole non-streamed response (`choices` built with `choice`, else one)."""
         out = self._base("chat.completion" if self.kind == "chat" else "text_completion")
         out["choices"] = choices if choices is not None else [self.choice(text, finish_reason)]
-        out["usage"] = usage.as_dict()
+        out["usage"] = usage_dict(usage)
         return out
 
 

@@ -12,15 +12,16 @@ template), so it goes to the route's backends' `/completion` as it came.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 from falcon.asgi import Request, Response, SSEvent
 
-from cerebrum import jsonwire
-from cerebrum.llamacpp import select_fields
+from cerebrum import jsonwire, llamacpp
+from cerebrum.generation.events import TextDelta
+from cerebrum.openai import Envelope
+from cerebrum.openai.render import Render
 
 from ..errors import UpstreamError
 from ..infill.bodies import completion_payload, payload, stats_of
@@ -34,8 +35,8 @@ from .services import Services
 from .shared import Timed, read_json
 
 
-def _is_last(chunk: dict[str, Any]) -> bool:
-    return chunk.get("stop") is True
+def _data(payload: dict[str, Any] | str) -> bytes:
+    return payload.encode() if isinstance(payload, str) else jsonwire.dump_bytes(payload)
 
 
 def _content(chunk: dict[str, Any]) -> str:
@@ -75,7 +76,8 @@ class FillInMiddle:
                                                                decision.route.n_ctx)
         else:
             kind, body = "infill", payload(ireq, selection, n_predict, decision.route.n_ctx)
-        opened = await s.proxy.open(decision.route, kind, body, ctx.request_id, last=_is_last)
+        opened = await s.proxy.open(decision.route, kind, body, ctx.request_id,
+                                    last=llamacpp.is_last)
         ctx.closers.append(opened.rest.aclose)  # ends its backend's outstanding request
         relay = InfillRelay(s, decision, selection, opened, ctx.started, ireq,
                             ctx.request_id)
@@ -114,53 +116,39 @@ class FillInMiddle:
 
 
 class InfillRelay(Timed):
-    """Relays the backend's /infill stream as llama.cpp's shape or OpenAI's."""
+    """Relays the backend's llama.cpp reply: as it came to a client that asked in llama.cpp's
+    format, or read as internal events (`cerebrum.llamacpp.events`) and rendered in OpenAI's
+    (`cerebrum.openai.render`) to one that asked with `/v1/completions`."""
 
     def __init__(self, services: Services, decision: routing.Decision, selection: Selection,
                  opened: Opened, started: float, ireq: InfillRequest, request_id: str):
         super().__init__(services, decision.route.name, opened, started, text_of=_content)
         self.decision, self.selection, self.ireq = decision, selection, ireq
-        self.id = f"cmpl-{request_id}"
-        self.created = int(time.time())
+        self.render = Render(Envelope.new("completion", request_id, decision.route.model),
+                             include_usage=ireq.include_usage)
 
     def _stats(self, final: dict[str, Any]) -> dict[str, Any]:
         ttft, _ = self.timing()
         return stats_of(self.decision, self.selection, self.opened, final, ttft)
 
-    def _openai(self, text: str, finish: str | None, final: dict[str, Any] | None = None
-                ) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "object": "text_completion",
-                               "created": self.created, "model": self.decision.route.model,
-                               "choices": [{"index": 0, "text": text, "logprobs": None,
-                                            "finish_reason": finish}]}
-        if final is not None:
-            prompt, predicted = final.get("tokens_evaluated"), final.get("tokens_predicted")
-            if isinstance(prompt, int) and isinstance(predicted, int):
-                out["usage"] = {"prompt_tokens": prompt, "completion_tokens": predicted,
-                                "total_tokens": prompt + predicted}
-        return out
-
-    @staticmethod
-    def _finish(final: dict[str, Any]) -> str:
-        return "length" if final.get("stop_type") == "limit" else "stop"
-
     async def events(self) -> AsyncIterator[SSEvent]:
         """SSE for the client. llama.cpp's shape: the backend's chunks, the last
-        (`stop: true`) with the `cerebrum` stats. OpenAI's: text_completion chunks, a
-        stats chunk, then [DONE]."""
+        (`stop: true`) with the `cerebrum` stats. OpenAI's: text_completion chunks, the
+        finishing one with the stats, then [DONE]."""
         openai = self.ireq.shape == "openai"
         final: dict[str, Any] | None = None
         try:
             async with aclosing(self.chunks()) as chunks:
                 async for chunk in chunks:
-                    if _is_last(chunk):  # the stream ends after it: read on to settle
+                    if llamacpp.is_last(chunk):  # the stream ends after it: read on to settle
                         final = chunk
                         continue
-                    if openai:
-                        if text := _content(chunk):
-                            yield SSEvent(data=jsonwire.dump_bytes(self._openai(text, None)))
-                    else:
+                    if not openai:
                         yield SSEvent(data=jsonwire.dump_bytes(chunk))
+                        continue
+                    for event in llamacpp.events(chunk):
+                        for payload in self.render.stream(event):
+                            yield SSEvent(data=_data(payload))
         except UpstreamError as exc:
             self.s.stats.count("midstream_errors")
             error = {"code": 502, "message": str(exc), "type": exc.type}
@@ -170,18 +158,18 @@ class InfillRelay(Timed):
             return
         final = final or {"content": "", "stop": True}  # a backend that ended with [DONE]
         stats = self._stats(final)
-        if openai:
-            # The stats ride on the finishing chunk: editors' FIM readers (Continue) take
-            # choices[0] of every chunk, so a `choices: []` chunk would break them; the usage
-            # comes in one only when the client asks (`stream_options.include_usage`).
-            finish = self._openai(_content(final), self._finish(final), final)
-            usage = finish.pop("usage", None)
-            yield SSEvent(data=jsonwire.dump_bytes({**finish, "cerebrum": stats}))
-            if self.ireq.include_usage:
-                yield SSEvent(data=jsonwire.dump_bytes({**finish, "choices": [], "usage": usage}))
-            yield SSEvent(data=b"[DONE]")
+        if not openai:
+            yield SSEvent(data=jsonwire.dump_bytes({**final, "cerebrum": stats}))
             return
-        yield SSEvent(data=jsonwire.dump_bytes({**final, "cerebrum": stats}))
+        # The stats ride on the finishing chunk: editors' FIM readers (Continue) take
+        # choices[0] of every chunk, so a `choices: []` chunk would break them; the usage
+        # comes in one only when the client asks (`stream_options.include_usage`).
+        for event in llamacpp.events(final):
+            for payload in self.render.stream(event):
+                if isinstance(payload, dict) and any(c.get("finish_reason")
+                                                     for c in payload["choices"]):
+                    payload = {**payload, "cerebrum": stats}
+                yield SSEvent(data=_data(payload))
 
     async def collect(self) -> dict[str, Any]:
         """One JSON body: llama.cpp's (`response_fields` honoured) or OpenAI's."""
@@ -190,15 +178,16 @@ class InfillRelay(Timed):
         async with aclosing(self.chunks()) as chunks:
             async for chunk in chunks:
                 parts.append(_content(chunk))
-                if _is_last(chunk):
+                if llamacpp.is_last(chunk):
                     final = chunk
-        text = "".join(parts)
         stats = self._stats(final)
         if self.ireq.shape == "openai":
-            return {**self._openai(text, self._finish(final), final), "cerebrum": stats}
-        body = {**final, "content": text}
+            self.render.collect(TextDelta("".join(parts)))
+            self.render.collect(llamacpp.finish(final))
+            return {**self.render.body(), "cerebrum": stats}
+        body = {**final, "content": "".join(parts)}
         if self.ireq.response_fields is not None:
-            body = select_fields(body, self.ireq.response_fields)
+            body = llamacpp.select_fields(body, self.ireq.response_fields)
         return {**body, "cerebrum": stats}
 
 

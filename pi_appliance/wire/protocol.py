@@ -1,5 +1,6 @@
-"""The orchestrator's side of the OpenAI wire format (pure): the shared request
-(`cerebrum.openai`) with the orchestrator's own fields, and what is passed upstream as sent."""
+"""The orchestrator's side of the OpenAI wire format (pure): the internal request
+(`cerebrum.openai.parse`) with the orchestrator's own fields, the conversation in the upstream
+format (OpenAI's messages), and what is passed upstream as sent."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cerebrum import openai
+from cerebrum.generation.request import Request
 from cerebrum.languages import LANGUAGES
 from cerebrum.openai import Kind
 from cerebrum.openai import request as wire
@@ -37,6 +39,7 @@ class ClientRequest:
     predict: bool = True  # cerebrum.prediction: false sends no prediction of ours
     sent_messages: tuple[Any, ...] = ()  # chat: the messages exactly as the client sent them
     sent_prompt: Any = None  # completion: the prompt exactly as sent (a string or [string])
+    request: Request | None = None  # the internal request
 
     @property
     def content(self) -> str:
@@ -85,13 +88,14 @@ def parse(kind: Kind, body: dict[str, Any], max_tokens_cap: int) -> ClientReques
     if not isinstance(predict, bool):
         raise InvalidRequest(f"'cerebrum.prediction' must be a boolean, got "
                              f"{wire.kind_of(predict)}", "cerebrum.prediction")
-    if kind == "chat" and not any(m["role"] == "user" for m in req.messages):
+    if kind == "chat" and not any(t.role == "user" for t in req.turns):
         raise InvalidRequest("'messages' needs at least one user message", "messages")
     return ClientRequest(kind=kind, model=req.model or "auto", stream=req.stream,
                          language=None if language in (None, "auto") else language,
                          context=extra.get("context", "auto"), max_tokens=req.max_tokens,
-                         messages=req.messages, prompt=req.prompt,
+                         messages=wire.messages(body, True) if kind == "chat" else (),
+                         prompt=req.prompt,
                          options={k: v for k, v in body.items() if k not in OWN},
                          prediction=body.get("prediction"), predict=predict,
                          sent_messages=tuple(body.get("messages") or ()),
-                         sent_prompt=body.get("prompt"))
+                         sent_prompt=body.get("prompt"), request=req)

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from cerebrum import openai
+from cerebrum.generation.request import ToolCall
 from cerebrum.openai.fields import FIELDS, HONOURED, NO_OP, PASSED, REFUSED, markdown_table
 from cerebrum.openai.fold import Folder
+from cerebrum.openai.options import stream_options
 
 FIELDS_DOC = Path(__file__).resolve().parents[2] / "docs" / "openai-fields.md"
 BASE = {"chat": {"messages": [{"role": "user", "content": "hi"}]}, "completion": {"prompt": "x"}}
@@ -39,6 +41,8 @@ COMPANIONS = {"stream_options": {"stream": True}, "top_logprobs": {"logprobs": T
               "tool_choice": {"tools": SAMPLES["tools"]},
               "parallel_tool_calls": {"tools": SAMPLES["tools"]}}
 BY_KIND = {("logprobs", "completion"): 2}
+# Honoured fields read by the renderer (cerebrum.openai.render) rather than into the request.
+RENDERED = {"stream_options": stream_options}
 CASES = [(name, kind) for name, f in FIELDS.items() for kind in sorted(f.kinds)
          if name not in ("messages", "prompt")]
 
@@ -65,9 +69,12 @@ def test_the_backend_honours_or_refuses_each_field(name, kind):
             openai.parse(kind, body, 100, "backend")
         assert info.value.param == name and info.value.code == "unsupported_parameter"
         return
-    plain = openai.parse(kind, {**COMPANIONS.get(name, {}), **BASE[kind]}, 100, "backend")
+    plain_body = {**COMPANIONS.get(name, {}), **BASE[kind]}
+    plain = openai.parse(kind, plain_body, 100, "backend")
     read = openai.parse(kind, body, 100, "backend")
-    if field.backend == HONOURED:  # read into the typed request, not accepted and ignored
+    if name in RENDERED:  # it shapes only OpenAI's rendering of the answer, not the request
+        assert read == plain and RENDERED[name](body) != RENDERED[name](plain_body)
+    elif field.backend == HONOURED:  # read into the typed request, not accepted and ignored
         assert read != plain, f"{name} is marked honoured but the request does not carry it"
     else:
         assert read == plain
@@ -118,8 +125,10 @@ def test_tool_messages_are_kept_on_both_tiers():
                 {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]
     for tier in ("orchestrator", "backend"):  # the backend renders them with its template
         req = openai.parse("chat", {"messages": messages}, 100, tier)
-        assert req.messages[1]["tool_calls"] == messages[1]["tool_calls"]
-        assert req.messages[2]["tool_call_id"] == "c1"
+        assert req.turns[1].tool_calls == (ToolCall("c1", "w", "{}"),)
+        assert req.turns[2].call_id == "c1" and req.turns[2].text == "sunny"
+        # and back in OpenAI's shape, as an upstream of the orchestrator gets them
+        assert openai.chat_messages(req.turns) == messages
 
 
 @pytest.mark.parametrize("message", [{"role": "user", "content": "x", "name": "bob"},
@@ -142,7 +151,7 @@ def test_no_op_fields_are_still_checked(body, param):
 def test_the_request_keeps_what_was_sent():
     req = openai.parse("completion", {"prompt": ["a"], "suffix": "b", "stop": ["x"] * 16,
                                       "seed": 2**64 - 1, "max_completion_tokens": 9}, 100)
-    assert (req.prompt, req.suffix, len(req.stop), req.seed, req.max_tokens) == \
+    assert (req.prompt, req.suffix, len(req.stop), req.sampling.seed, req.max_tokens) == \
         ("a", "b", 16, 2**64 - 1, 9)
     assert dataclasses.replace(req, prompt="z").content == "z"
 

@@ -4,29 +4,39 @@ from __future__ import annotations
 
 import pytest
 
-from cerebrum.openai import InvalidRequest
+from cerebrum import openai
+from cerebrum.generation.events import Usage
+from cerebrum.generation.request import Turn
+from cerebrum.jsonwire import decode_json
+from cerebrum.openai import Envelope, InvalidRequest
+from vps_appliance.engine.params import completion_budget, params_of
 from vps_appliance.engine.stops import StopScanner
+from vps_appliance.engine.tools import template_messages
 from vps_appliance.errors import BadRequest, ContextLengthExceeded
 from vps_appliance.settings import Sampling
-from vps_appliance.wire.protocol import (
-    Envelope,
-    Usage,
-    completion_budget,
-    decode_json,
-    parse_chat,
-    parse_completion,
-    parse_tokenize,
-)
 
 DEFAULTS = Sampling()
+
+
+def parse_chat(body, defaults, cap):
+    return openai.parse("chat", body, cap, "backend")
+
+
+def parse_completion(body, defaults, cap):
+    return openai.parse("completion", body, cap, "backend")
+
+
+def params(req):
+    """The generation parameters the backend runs the request with."""
+    return params_of(req.sampling, req.max_tokens, req.stop, DEFAULTS)
 
 
 def test_chat_request_applies_defaults_and_keeps_messages():
     req = parse_chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}, DEFAULTS, 100)
     assert req.kind == "chat" and req.model == "m" and not req.stream
-    assert req.messages == ({"role": "user", "content": "hi"},)
-    assert req.params.max_tokens is None
-    assert req.params.temperature == DEFAULTS.temperature
+    assert req.turns == (Turn("user", "hi"),)
+    assert params(req).max_tokens is None
+    assert params(req).temperature == DEFAULTS.temperature
 
 
 def test_chat_request_accepts_text_parts_and_developer_role():
@@ -34,13 +44,15 @@ def test_chat_request_accepts_text_parts_and_developer_role():
         {"role": "developer",
          "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
         {"role": "user", "content": "x"}]}, DEFAULTS, 100)
-    assert req.messages[0] == {"role": "system", "content": "ab"}
+    assert req.turns[0] == Turn("developer", "ab")
+    assert template_messages(req.turns)[0] == {"role": "system", "content": "ab"}
 
 
 def test_completion_request_accepts_single_prompt_array_and_stop_string():
     req = parse_completion({"prompt": ["def f"], "stop": "\n", "max_tokens": 7, "seed": 3,
                             "stream": True}, DEFAULTS, 100)
-    assert (req.prompt, req.params.stop, req.params.max_tokens, req.params.seed, req.stream) == \
+    assert (req.prompt, params(req).stop, params(req).max_tokens, params(req).seed,
+            req.stream) == \
         ("def f", ("\n",), 7, 3, True)
 
 
@@ -83,15 +95,15 @@ def test_bad_chat_messages_name_the_message(messages, fragment):
 
 
 def test_a_64_bit_seed_is_folded_to_llama_cpps_32_bits():
-    assert parse_completion({"prompt": "x", "seed": 2**64 - 1}, DEFAULTS, 100).params.seed == \
+    assert params(parse_completion({"prompt": "x", "seed": 2**64 - 1}, DEFAULTS, 100)).seed == \
         2**32 - 1
-    assert parse_completion({"prompt": "x", "seed": -1}, DEFAULTS, 100).params.seed == 2**32 - 1
-    assert parse_completion({"prompt": "x", "seed": 7}, DEFAULTS, 100).params.seed == 7
+    assert params(parse_completion({"prompt": "x", "seed": -1}, DEFAULTS, 100)).seed == 2**32 - 1
+    assert params(parse_completion({"prompt": "x", "seed": 7}, DEFAULTS, 100)).seed == 7
 
 
 def test_messages_are_capped_at_1024():
     one = {"role": "user", "content": "x"}
-    assert len(parse_chat({"messages": [one] * 1024}, DEFAULTS, 100).messages) == 1024
+    assert len(parse_chat({"messages": [one] * 1024}, DEFAULTS, 100).turns) == 1024
     with pytest.raises(InvalidRequest, match="has 1025 entries; at most 1024") as caught:
         parse_chat({"messages": [one] * 1025}, DEFAULTS, 100)
     assert caught.value.param == "messages"
@@ -106,12 +118,6 @@ def test_decode_json_distinguishes_encoding_from_syntax():
     with pytest.raises(InvalidRequest, match="empty"):
         decode_json(b"  ")
     assert decode_json('{"a": "é"}'.encode()) == {"a": "é"}
-
-
-def test_tokenize_request():
-    assert parse_tokenize({"text": "abc"}).add_special is True
-    with pytest.raises(BadRequest, match="'text' is required"):
-        parse_tokenize({"model": "m"})
 
 
 def test_budget_refuses_overflow_and_clips_only_the_default():

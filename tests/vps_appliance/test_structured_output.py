@@ -10,9 +10,10 @@ import jsonschema
 import pytest
 from conftest import base_url, spec, sse_events
 
+from cerebrum.generation.request import Output
 from cerebrum.openai import InvalidRequest
-from cerebrum.openai.options import response_format
-from vps_appliance.engine.structured import ResponseFormat, from_wire, grammar, unsupported
+from cerebrum.openai.options import output, response_format
+from vps_appliance.engine.structured import grammar, unsupported
 from vps_appliance.errors import BadRequest
 from vps_appliance.settings import Sampling
 
@@ -34,9 +35,9 @@ PERSON = {
 
 
 def test_text_is_no_grammar_and_json_object_is_any_object():
-    assert grammar(from_wire(response_format({"type": "text"}))) is None
-    assert grammar(from_wire(response_format(None))) is None
-    assert "root ::=" in grammar(from_wire(response_format({"type": "json_object"})))
+    assert grammar(output(response_format({"type": "text"}))) is None
+    assert grammar(output(response_format(None))) is None
+    assert "root ::=" in grammar(output(response_format({"type": "json_object"})))
 
 
 @pytest.mark.parametrize("value", [
@@ -68,7 +69,7 @@ def test_malformed_response_format_is_a_400_naming_it(value):
 def test_what_the_grammar_cannot_enforce_is_named(schema, named):
     assert any(named in problem for problem in unsupported(schema))
     with pytest.raises(BadRequest) as err:
-        grammar(ResponseFormat("json_schema", "s", schema))
+        grammar(Output("json_schema", "s", schema))
     assert err.value.param == "response_format" and named in str(err.value)
 
 
@@ -84,7 +85,7 @@ def test_pydantic_style_schemas_are_accepted():
               "required": ["owner", "pet", "nick", "born"], "title": "Owner",
               "type": "object", "additionalProperties": False}
     assert list(unsupported(schema)) == []
-    assert "root ::=" in grammar(ResponseFormat("json_schema", "owner", schema))
+    assert "root ::=" in grammar(Output("json_schema", "owner", schema))
 
 
 # --- the real model over HTTP -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Log probabilities of sampled tokens, and OpenAI's two shapes for them.
+"""Log probabilities of sampled tokens (the wire formats render them: `cerebrum.openai.render`).
 
 A token's logprob is the log-softmax of the model's raw logits at its position, before any
 sampler (temperature, penalties, a grammar, logit_bias) touched them: what OpenAI and
@@ -11,24 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import llama_cpp
 import numpy as np
 
-MAX_TOP_CHAT = 20  # OpenAI's top_logprobs limit
-MAX_TOP_COMPLETION = 5  # the legacy completions' logprobs limit
-
-
-@dataclass(frozen=True)
-class Logprob:
-    """One sampled token: its bytes and logprob, and the most likely tokens at its position."""
-
-    piece: bytes
-    logprob: float
-    top: tuple[tuple[bytes, float], ...] = ()
+from cerebrum.generation.events import TokenLogprob as Logprob
 
 
 def at(ctx: Any, index: int, token: int, *, n_vocab: int, top_n: int,
@@ -56,29 +45,3 @@ def speller(vocab: Any) -> Callable[[int], bytes]:
         return buf.raw[: max(n, 0)]
 
     return piece
-
-
-def _text(piece: bytes) -> str:
-    return piece.decode("utf-8", errors="replace")
-
-
-def chat_content(entries: Sequence[Logprob]) -> list[dict[str, Any]]:
-    """Chat's `logprobs.content`: token, logprob, bytes and top_logprobs per token."""
-    return [{"token": _text(e.piece), "logprob": e.logprob, "bytes": list(e.piece),
-             "top_logprobs": [{"token": _text(p), "logprob": lp, "bytes": list(p)}
-                              for p, lp in e.top]}
-            for e in entries]
-
-
-def completion_logprobs(entries: Sequence[Logprob], offset: int = 0) -> dict[str, Any]:
-    """The legacy completions' `logprobs`: tokens, token_logprobs, top_logprobs (a token →
-    logprob map per position) and text_offset (characters from the start of the answer;
-    `offset` is where these entries start)."""
-    offsets = []
-    for e in entries:
-        offsets.append(offset)
-        offset += len(_text(e.piece))
-    return {"tokens": [_text(e.piece) for e in entries],
-            "token_logprobs": [e.logprob for e in entries],
-            "top_logprobs": [{_text(p): lp for p, lp in e.top} for e in entries],
-            "text_offset": offsets}

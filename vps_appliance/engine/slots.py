@@ -26,7 +26,7 @@ import llama_cpp
 import structlog
 
 from cerebrum.activation import Clock
-from cerebrum.openai import Usage
+from cerebrum.generation.events import Usage
 
 from ..errors import ModelLoadError, Overloaded
 from ..metrics import Metrics

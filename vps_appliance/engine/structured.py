@@ -1,4 +1,5 @@
-"""Structured output: OpenAI's `response_format` as a llama.cpp grammar (GBNF).
+"""Structured output: the internal request's answer shape (`Output`: OpenAI's
+`response_format`, and the other formats' equivalents) as a llama.cpp grammar (GBNF).
 
 `json_object` is any JSON object; `json_schema` is converted by llama-cpp-python's
 `json_schema_to_gbnf` (llama.cpp's own converter, ported). Sampling through the grammar makes
@@ -14,14 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
+from cerebrum.generation.request import Output
+
 from ..errors import BadRequest
 
-FormatType = Literal["text", "json_object", "json_schema"]
 _PARAM = "response_format"
 _TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
 # Keywords that say nothing about validity (JSON Schema's annotations and containers).
@@ -43,28 +44,7 @@ _STRING = frozenset({"type", "minLength", "maxLength"})
 _JSON_OBJECT = {"type": "object"}  # the converter's generic object: any JSON object
 
 
-@dataclass(frozen=True)
-class ResponseFormat:
-    """A validated `response_format`."""
-
-    type: FormatType = "text"
-    name: str = ""
-    schema: dict[str, Any] | None = None
-    strict: bool = False
-
-
-def from_wire(value: dict[str, Any] | None) -> ResponseFormat:
-    """The `response_format` the wire format validated (`cerebrum.openai.options`)."""
-    if value is None or value["type"] == "text":
-        return ResponseFormat()
-    if value["type"] == "json_object":
-        return ResponseFormat(type="json_object")
-    spec = value["json_schema"]
-    return ResponseFormat(type="json_schema", name=spec["name"], schema=spec.get("schema", {}),
-                          strict=bool(spec.get("strict")))
-
-
-def grammar(fmt: ResponseFormat) -> str | None:
+def grammar(fmt: Output) -> str | None:
     """The GBNF that enforces `fmt`, or None for plain text; a 400 for a schema the converter
     cannot enforce in full."""
     if fmt.type == "text":

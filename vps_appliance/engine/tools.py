@@ -18,6 +18,8 @@ from typing import Any
 
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
+from cerebrum.generation.request import Request, Tool, Turn
+
 from ..errors import BadRequest
 from .structured import unsupported
 
@@ -34,7 +36,7 @@ def supports(template: str | None) -> bool:
 class Tooling:
     """A request's tools and how they may be called."""
 
-    tools: tuple[dict[str, Any], ...] = ()
+    tools: tuple[Tool, ...] = ()
     choice: str = "none"  # none, auto, required, or a function's name
     parallel: bool = True
 
@@ -44,28 +46,40 @@ class Tooling:
         return bool(self.tools) and self.choice != "none"
 
     @classmethod
-    def of(cls, tools: Sequence[dict[str, Any]], choice: str | dict[str, Any] | None,
-           parallel: bool) -> Tooling:
-        """From the validated request options (`choice` None: "auto" when there are tools)."""
-        if isinstance(choice, dict):
-            name = choice["function"]["name"]
-        else:
-            name = choice or ("auto" if tools else "none")
-        return cls(tuple(tools), name, parallel)
+    def of(cls, req: Request) -> Tooling:
+        """The tools of an internal request."""
+        choice = req.choice
+        return cls(req.tools, choice.name if choice.mode == "named" else choice.mode,
+                   req.parallel_tool_calls)
+
+    def offered(self) -> list[Tool]:
+        """The tools the choice allows."""
+        if not self.active:
+            return []
+        if self.choice in ("auto", "required"):
+            return list(self.tools)
+        return [t for t in self.tools if t.name == self.choice]
 
     @property
     def names(self) -> frozenset[str]:
         """The names of the tools offered."""
-        return frozenset(t["function"]["name"] for t in self.template_tools() or [])
+        return frozenset(t.name for t in self.offered())
 
     def template_tools(self) -> list[dict[str, Any]] | None:
-        """What the template's `tools` gets: the OpenAI tool objects the forced choice
-        allows."""
+        """What the template's `tools` gets: the function objects chat templates print."""
         if not self.active:
             return None
-        if self.choice in ("auto", "required"):
-            return list(self.tools)
-        return [t for t in self.tools if t["function"]["name"] == self.choice]
+        out = []
+        for t in self.offered():
+            fn: dict[str, Any] = {"name": t.name}
+            if t.description is not None:
+                fn["description"] = t.description
+            if t.parameters is not None:
+                fn["parameters"] = t.parameters
+            if t.strict is not None:
+                fn["strict"] = t.strict
+            out.append({"type": "function", "function": fn})
+        return out
 
     def grammar(self) -> str | None:
         """GBNF forcing one call (or several, when parallel) for "required" and a named
@@ -73,16 +87,15 @@ class Tooling:
         if not self.active or self.choice == "auto":
             return None
         alternatives = []
-        for tool in self.template_tools() or []:
-            fn = tool["function"]
-            params = fn.get("parameters") or {"type": "object", "properties": {}}
-            problems = list(unsupported(params, f"tools[{fn['name']}].parameters"))
+        for tool in self.offered():
+            params = tool.parameters or {"type": "object", "properties": {}}
+            problems = list(unsupported(params, f"tools[{tool.name}].parameters"))
             if problems:
                 raise BadRequest("a forced tool call's parameters use what this backend cannot "
                                  "enforce: " + "; ".join(problems), param="tools",
                                  code="unsupported_schema")
             alternatives.append({"type": "object", "properties": {
-                "name": {"const": fn["name"]}, "arguments": params},
+                "name": {"const": tool.name}, "arguments": params},
                 "required": ["name", "arguments"]})
         schema = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
         try:
@@ -96,35 +109,27 @@ class Tooling:
         return "\n".join((root, call, body))
 
 
-def template_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation for a template: assistant tool calls checked, their `arguments`
-    (a JSON string on the wire) as objects, which is how templates print them."""
-    out = []
-    for i, message in enumerate(messages):
-        calls = message.get("tool_calls")
-        if message.get("role") == "tool" and not isinstance(message.get("tool_call_id"), str):
-            raise BadRequest(f"messages[{i}].tool_call_id is required: the id of the call "
-                             "this answers", param="messages")
-        if calls is None:
-            out.append(dict(message))
-            continue
-        if not isinstance(calls, list):
-            raise BadRequest(f"messages[{i}].tool_calls must be an array", param="messages")
-        rendered = []
-        for j, call in enumerate(calls):
-            fn = call.get("function") if isinstance(call, dict) else None
-            if not (isinstance(fn, dict) and isinstance(fn.get("name"), str)
-                    and isinstance(fn.get("arguments", "{}"), str)):
-                raise BadRequest(f"messages[{i}].tool_calls[{j}] must be {{id, type: "
-                                 "\"function\", function: {name, arguments: a JSON string}}",
-                                 param="messages")
-            try:
-                arguments = json.loads(fn.get("arguments") or "{}")
-            except ValueError:
-                raise BadRequest(f"messages[{i}].tool_calls[{j}].function.arguments is not "
-                                 "JSON", param="messages") from None
-            rendered.append({**call, "function": {"name": fn["name"], "arguments": arguments}})
-        out.append({**message, "tool_calls": rendered})
+def template_messages(turns: Sequence[Turn]) -> list[dict[str, Any]]:
+    """The conversation as chat templates take it: a developer's turns as system ones, tool
+    call arguments as objects (which is how templates print them)."""
+    out: list[dict[str, Any]] = []
+    for i, turn in enumerate(turns):
+        message: dict[str, Any] = {"role": "system" if turn.role == "developer" else turn.role,
+                                   "content": turn.text}
+        if turn.call_id is not None:
+            message["tool_call_id"] = turn.call_id
+        if turn.tool_calls:
+            rendered = []
+            for j, call in enumerate(turn.tool_calls):
+                try:
+                    arguments = json.loads(call.arguments or "{}")
+                except ValueError:
+                    raise BadRequest(f"messages[{i}].tool_calls[{j}].function.arguments is "
+                                     "not JSON", param="messages") from None
+                rendered.append({"id": call.id, "type": "function",
+                                 "function": {"name": call.name, "arguments": arguments}})
+            message["tool_calls"] = rendered
+        out.append(message)
     return out
 
 
