@@ -1,1 +1,2 @@
-"""The wire formats the orchestrator reads: OpenAI completions, llama.cpp's infill bodies."""
+"""The orchestrator's own fields on top of the wire formats (`cerebrum.openai`,
+`cerebrum.llamacpp`): what it acts on, and what goes upstream as the client sent it."""

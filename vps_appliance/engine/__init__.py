@@ -1,1 +1,2 @@
-"""The engine: model slots, decoding, sampling, drafting, grammars, chat and FIM on llama.cpp."""
+"""The engine: runs internal requests on llama.cpp (run.py), with model slots, decoding,
+sampling, drafting, grammars, chat templates and FIM; its pieces become internal events."""
