@@ -107,16 +107,16 @@ class Input:
             if text[i] == '"':
                 self.mode = "closed"
                 return self._out(_decode(text[:i]), "")
-            end = self._escape(text, i, final)
+            end = self._escape(text, i)
             if end is None:
                 break
             i = end
         return self._out(_decode(text[:i]), "" if final else text[i:])
 
     @staticmethod
-    def _escape(text: str, i: int, final: bool) -> int | None:
-        """Where the escape at `i` ends; None when it is not whole yet (or, at the end of
-        the arguments, never will be)."""
+    def _escape(text: str, i: int) -> int | None:
+        """Where the escape at `i` ends; None when it is not whole yet (at the end of the
+        arguments: never will be)."""
         n = len(text)
         if i + 1 >= n:
             return None
@@ -124,9 +124,8 @@ class Input:
             return i + 2
         if i + 6 > n:
             return None
-        if _HIGH.match(text, i):  # half of a pair: wait for the other half
-            if _LOW.match(text, i + 6):
-                return i + 12
-            if i + 12 > n and not final:
+        if _HIGH.match(text, i):  # half of a pair: wait for the other half (cut off: drop it)
+            if i + 12 > n:
                 return None
+            return i + 12 if _LOW.match(text, i + 6) else i + 6
         return i + 6

@@ -69,7 +69,7 @@ class _Item:
 
     def part(self) -> dict[str, Any]:
         return {"type": "output_text", "text": "".join(self.text), "annotations": [],
-                "logprobs": self.logprobs}
+                "logprobs": list(self.logprobs)}
 
     def snapshot(self, status: str) -> dict[str, Any]:
         """The item as output_item.added (in_progress) or .done shows it."""
@@ -135,7 +135,7 @@ class Render:
         self.message = None
         ids = dict(item_id=item.id, output_index=item.index, content_index=0)
         return [self._pair("response.output_text.done", **ids, text="".join(item.text),
-                           logprobs=item.logprobs),
+                           logprobs=list(item.logprobs)),
                 self._pair("response.content_part.done", **ids, part=item.part()),
                 self._item_done(item, status)]
 
