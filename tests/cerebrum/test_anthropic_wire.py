@@ -16,6 +16,7 @@ from aiohttp import web
 from conftest import base_url
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from table_cases import matches, plain
 
 from cerebrum import anthropic as wire
 from cerebrum.anthropic.fields import FIELDS, markdown_table
@@ -49,14 +50,10 @@ def _parser(endpoint: str) -> Any:
         else wire.parse
 
 
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 def request_view(request: Any) -> dict[str, Any]:
     """The internal request as the tables write it: turns as [role, text, [[id, name,
     arguments]], call_id, reasoning], tools by name, tool_choice as [mode, name]."""
-    view = _plain(dataclasses.asdict(request))
+    view = plain(dataclasses.asdict(request))
     view["turns"] = [[t.role, t.text, [[c.id, c.name, c.arguments] for c in t.tool_calls],
                       t.call_id, t.reasoning] for t in request.turns]
     view["tools"] = [t.name for t in request.tools]
@@ -65,19 +62,6 @@ def request_view(request: Any) -> dict[str, Any]:
     schema = request.output.schema
     view["output"]["schema_properties"] = sorted(schema.get("properties", {})) if schema else []
     return view
-
-
-def _matches(got: Any, want: Any, where: str) -> list[str]:
-    """Where `got` differs from `want`; a dict in `want` lists only the keys it checks."""
-    if isinstance(want, dict) and isinstance(got, dict):
-        out = []
-        for key, value in want.items():
-            if key not in got:
-                out.append(f"{where}.{key}: not in the parsed request")
-            else:
-                out.extend(_matches(got[key], value, f"{where}.{key}"))
-        return out
-    return [] if got == want else [f"{where}: expected {want!r}, got {got!r}"]
 
 
 def _ids(cases: list[dict[str, Any]]) -> list[str]:
@@ -100,7 +84,7 @@ def test_the_tables_are_recorded_and_not_empty():
 def test_bodies_parse_into_the_expected_request(case, tier):
     request = _parser(case["endpoint"])(case["body"], tier)
     assert request.kind == "chat" and request.n == 1
-    assert _matches(request_view(request), case["expect"], case["name"]) == []
+    assert matches(request_view(request), case["expect"], case["name"]) == []
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=_ids(ALL_CASES))
