@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from editors.llama_vim import fim_request as vim_fim_request
 from editors.llama_vim import ring_request as vim_ring_request
+from table_cases import matches, plain
 
 from cerebrum.generation.events import Event, Finish, TextDelta, Timing, TokenLogprob, Usage
 from cerebrum.llamacpp import Reply, events, finish, parse_completion, parse_infill
@@ -66,28 +67,10 @@ def test_the_tables_are_recorded_and_not_empty():
 
 # -- 1. requests ---------------------------------------------------------------------------
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists, as the JSON tables hold them."""
-    return json.loads(json.dumps(value))
-
-
-def _matches(got: Any, want: Any, where: str) -> list[str]:
-    """Where `got` differs from `want`; a dict in `want` lists only the keys it checks."""
-    if isinstance(want, dict) and isinstance(got, dict):
-        out = []
-        for key, value in want.items():
-            if key not in got:
-                out.append(f"{where}.{key}: not in the parsed request")
-            else:
-                out.extend(_matches(got[key], value, f"{where}.{key}"))
-        return out
-    return [] if got == want else [f"{where}: expected {want!r}, got {got!r}"]
-
-
 def request_view(request: Any) -> dict[str, Any]:
     """The internal request as the tables write it: turns as [role, text, [[id, name,
     arguments]], call_id], tools by name, tool_choice as [mode, name]."""
-    view = _plain(dataclasses.asdict(request))
+    view = plain(dataclasses.asdict(request))
     view["turns"] = [[t.role, t.text, [[c.id, c.name, c.arguments] for c in t.tool_calls],
                       t.call_id] for t in request.turns]
     view["tools"] = [t.name for t in request.tools]
@@ -104,7 +87,7 @@ def request_view(request: Any) -> dict[str, Any]:
 def test_openai_sdk_bodies_parse_into_the_expected_request(case, tier):
     request = parse(case["kind"], case["body"], CAP, tier)
     assert request.kind == case["kind"]
-    assert _matches(request_view(request), case["expect"], case["name"]) == []
+    assert matches(request_view(request), case["expect"], case["name"]) == []
 
 
 def _message_view(message: dict[str, Any]) -> list[Any]:
@@ -128,8 +111,8 @@ def test_chat_messages_give_back_the_clients_conversation(case):
 
 
 def fill_view(native: Any) -> dict[str, Any]:
-    view = _plain(dataclasses.asdict(native.fill))
-    view["response_fields"] = _plain(native.response_fields)
+    view = plain(dataclasses.asdict(native.fill))
+    view["response_fields"] = plain(native.response_fields)
     return view
 
 
@@ -137,7 +120,7 @@ def fill_view(native: Any) -> dict[str, Any]:
 def test_editor_bodies_parse_into_the_expected_fill(case):
     parser = {"/infill": parse_infill, "/completion": parse_completion}[case["endpoint"]]
     native = parser(case["body"], CAP)
-    assert _matches(fill_view(native), case["expect"], case["name"]) == []
+    assert matches(fill_view(native), case["expect"], case["name"]) == []
 
 
 VIM_CASES = [c for c in NATIVE_CASES if c["client"] == "llama_vim"]
