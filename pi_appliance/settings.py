@@ -54,6 +54,11 @@ class Backend:
     api_key: str | None = field(default=None, repr=False)
     tokenize: bool = True  # offers POST /v1/tokenize for exact counts
     weight: int = 1  # its share of a route's load: outstanding requests are divided by it
+    # What it speaks: "llama.cpp" (this project's backend, llama-server: OpenAI's Chat and
+    # Text Completions, /infill, /completion, /v1/responses, /v1/messages) or "openai" (Chat
+    # and Text Completions only: vLLM, Ollama, LiteLLM), to which the agents' formats are
+    # translated.
+    api: str = "llama.cpp"
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,8 @@ _BREAKER = {"failures": int, "failure_rate": float, "window": int, "cooldown": f
 _PIPELINE = {"chunk_threshold": int, "top_k": int, "min_reduction": float,
              "timeout_ms": float, "workers": int}
 _BACKEND = {"name": str, "url": str, "api_key_file": Path,
-            "tokenize": bool, "weight": int}
+            "tokenize": bool, "weight": int, "api": str}
+APIS = ("llama.cpp", "openai")
 _ROUTE = {"name": str, "model": str, "backends": list, "languages": list, "n_ctx": int,
           "chat": bool, "tokenizer": str}
 
@@ -176,6 +182,8 @@ def _backend(table: Mapping[str, Any], i: int) -> Backend:
     if not values["url"].startswith(("http://", "https://")):
         raise ConfigError(f"{where}url: must start with http:// or https://")
     check_range(f"{where}weight", values.get("weight", 1), 1, 1000)
+    if values.get("api", APIS[0]) not in APIS:
+        raise ConfigError(f"{where}api: must be one of {', '.join(APIS)}")
     key_file = values.pop("api_key_file", None)
     keys = read_keys(key_file, f"{where}api_key_file") if key_file is not None else ()
     return Backend(api_key=keys[0] if keys else None, **{**values,

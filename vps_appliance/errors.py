@@ -38,9 +38,15 @@ class BadRequest(BackendError):
 
 
 class ContextLengthExceeded(BadRequest):
-    """The prompt (plus max_tokens) does not fit the model's context window."""
+    """The prompt (plus max_tokens) does not fit the model's context window; `tokens` and
+    `maximum` say by how much, where the prompt alone is too long."""
 
     code = "context_length_exceeded"
+
+    def __init__(self, message: str, *, param: str | None = None, tokens: int = 0,
+                 maximum: int = 0):
+        super().__init__(message, param=param)
+        self.tokens, self.maximum = tokens, maximum
 
 
 class Unauthorized(BackendError):

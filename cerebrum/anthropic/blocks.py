@@ -41,7 +41,8 @@ _ALLOWED = {"user": ("text", "tool_result"),
             "assistant": ("text", "tool_use", "thinking", "redacted_thinking"),
             "system": ("text",)}
 _KEYS = {"text": {"type", "text", "cache_control", "citations"},
-         "tool_use": {"type", "id", "name", "input", "cache_control", "caller"},
+         "tool_use": {"type", "id", "name", "input", "cache_control", "caller",
+                      "toolset_name"},
          "tool_result": {"type", "tool_use_id", "content", "is_error", "cache_control"},
          "thinking": {"type", "thinking", "signature"},
          "redacted_thinking": {"type", "data"}}
@@ -149,6 +150,9 @@ def _tool_use(block: dict[str, Any], where: str) -> ToolCall:
     if caller is not None and caller != {"type": "direct"}:
         raise InvalidRequest(f"{where}.caller: only {{\"type\": \"direct\"}} calls are "
                              "supported: this server runs no server tools", "messages")
+    if block.get("toolset_name") is not None:  # the SDK's model_dump() sends it as null
+        raise InvalidRequest(f"{where}.toolset_name: MCP toolsets are not supported: this "
+                             "server runs no server tools", "messages")
     # JSON as templates and models write it (", " and ": "), characters as they are.
     return ToolCall(call_id, name, json.dumps(arguments, ensure_ascii=False))
 

@@ -14,43 +14,18 @@ cerebrum.anthropic.fields` prints the table of docs/anthropic-fields.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from cerebrum.fieldtable import HONOURED, NO_OP, REFUSED, Field, Tier
+
+__all__ = ["FIELDS", "HONOURED", "NO_OP", "REFUSED", "Endpoint", "Field", "Tier"]
 
 Endpoint = Literal["messages", "count_tokens"]
-Tier = Literal["backend", "orchestrator"]
-HONOURED = "honoured"
-REFUSED = "refused"
-NO_OP = "no-op"
 
 MESSAGES: frozenset[Endpoint] = frozenset({"messages"})
 BOTH: frozenset[Endpoint] = frozenset({"messages", "count_tokens"})
 PATHS: dict[Endpoint, str] = {"messages": "/v1/messages",
                               "count_tokens": "/v1/messages/count_tokens"}
-
-
-@dataclass(frozen=True)
-class Field:
-    """One request field: where it belongs, what the backend does, what the orchestrator
-    does (None: the same)."""
-
-    name: str
-    endpoints: frozenset[Endpoint]
-    backend: str  # HONOURED, REFUSED or NO_OP
-    why: str
-    neutral: tuple[Any, ...] = ()  # values that ask for nothing: accepted even when refused
-    orchestrator: str | None = None
-    orchestrator_why: str = ""
-
-    def status(self, tier: Tier) -> str:
-        """What `tier` does with the field."""
-        if tier == "orchestrator" and self.orchestrator is not None:
-            return self.orchestrator
-        return self.backend
-
-    def is_neutral(self, value: Any) -> bool:
-        """Whether `value` is one that asks for nothing (type-exact)."""
-        return any(type(value) is type(v) and value == v for v in self.neutral)
 
 
 FIELDS: dict[str, Field] = {f.name: f for f in (
@@ -122,7 +97,7 @@ def markdown_table() -> str:
     """docs/anthropic-fields.md's table, one row per field."""
     rows = ["| field | endpoints | backend | orchestrator |", "|---|---|---|---|"]
     for f in FIELDS.values():
-        where = "both" if f.endpoints == BOTH else "messages"
+        where = "both" if f.kinds == BOTH else "messages"
         orchestrator = (_cell(f.orchestrator, f.orchestrator_why) if f.orchestrator
                         else "as the backend")
         rows.append(f"| `{f.name}` | {where} | {_cell(f.backend, f.why)} | {orchestrator} |")

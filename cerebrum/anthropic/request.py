@@ -41,7 +41,7 @@ def check_fields(endpoint: Endpoint, body: dict[str, Any], tier: Tier) -> None:
     asks for nothing)."""
     for key, value in body.items():
         field = FIELDS.get(key)
-        if field is None or endpoint not in field.endpoints:
+        if field is None or endpoint not in field.kinds:
             raise InvalidRequest(f"unknown field '{key}' for {PATHS[endpoint]}", key,
                                  "unknown_parameter")
         if field.status(tier) == REFUSED and not field.is_neutral(value):

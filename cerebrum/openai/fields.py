@@ -13,14 +13,14 @@ docs/openai-fields.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from cerebrum import fieldtable
+from cerebrum.fieldtable import HONOURED, NO_OP, PASSED, REFUSED, Tier
+
+__all__ = ["FIELDS", "HONOURED", "NO_OP", "PASSED", "REFUSED", "Field", "Kind", "Tier"]
 
 Kind = Literal["chat", "completion"]
-Tier = Literal["backend", "orchestrator"]
-HONOURED = "honoured"
-REFUSED = "refused"
-NO_OP = "no-op"  # OpenAI defines it as not affecting the answer; checked, then dropped
-PASSED = "passed through"  # the orchestrator sends it upstream unchanged
 
 CHAT: frozenset[Kind] = frozenset({"chat"})
 COMPLETION: frozenset[Kind] = frozenset({"completion"})
@@ -28,24 +28,10 @@ BOTH: frozenset[Kind] = CHAT | COMPLETION
 
 
 @dataclass(frozen=True)
-class Field:
-    """One request field: where it belongs, what the backend does, what the orchestrator does."""
+class Field(fieldtable.Field):
+    """One request field; the orchestrator passes a field upstream unless its row says."""
 
-    name: str
-    kinds: frozenset[Kind]
-    backend: str  # HONOURED, REFUSED or NO_OP
-    why: str  # what honouring means, or why it is refused
-    neutral: tuple[Any, ...] = ()  # values that ask for nothing: accepted even when refused
-    orchestrator: str = PASSED  # PASSED, HONOURED (it acts on it) or REFUSED
-    orchestrator_why: str = ""
-
-    def status(self, tier: Tier) -> str:
-        """What `tier` does with the field."""
-        return self.backend if tier == "backend" else self.orchestrator
-
-    def is_neutral(self, value: Any) -> bool:
-        """Whether `value` is one that asks for nothing (type-exact: `n: true` is not 1)."""
-        return any(type(value) is type(v) and value == v for v in self.neutral)
+    orchestrator: str | None = PASSED
 
 
 _ROUTED = "routing: a route's model, or `auto` (by language); the route's model is sent"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cerebrum import logprobs
 from cerebrum.generation.events import (
     Event,
     Failure,
@@ -27,16 +28,9 @@ from .response import Envelope
 DONE = "[DONE]"
 
 
-def _text(piece: bytes) -> str:
-    return piece.decode("utf-8", errors="replace")
-
-
 def chat_logprobs(entries: Sequence[TokenLogprob]) -> list[dict[str, Any]]:
     """Chat's `logprobs.content`: token, logprob, bytes and top_logprobs per token."""
-    return [{"token": _text(e.piece), "logprob": e.logprob, "bytes": list(e.piece),
-             "top_logprobs": [{"token": _text(p), "logprob": lp, "bytes": list(p)}
-                              for p, lp in e.top]}
-            for e in entries]
+    return logprobs.entries(entries)
 
 
 def completion_logprobs(entries: Sequence[TokenLogprob], offset: int = 0) -> dict[str, Any]:
@@ -46,10 +40,10 @@ def completion_logprobs(entries: Sequence[TokenLogprob], offset: int = 0) -> dic
     offsets = []
     for e in entries:
         offsets.append(offset)
-        offset += len(_text(e.piece))
-    return {"tokens": [_text(e.piece) for e in entries],
+        offset += len(logprobs.text(e.piece))
+    return {"tokens": [logprobs.text(e.piece) for e in entries],
             "token_logprobs": [e.logprob for e in entries],
-            "top_logprobs": [{_text(p): lp for p, lp in e.top} for e in entries],
+            "top_logprobs": [{logprobs.text(p): lp for p, lp in e.top} for e in entries],
             "text_offset": offsets}
 
 

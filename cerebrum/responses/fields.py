@@ -15,43 +15,18 @@ where it acts on a field itself (`model`, `input`, `max_output_tokens`, `stream`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from cerebrum.fieldtable import HONOURED, NO_OP, REFUSED, Field, Tier
+
+__all__ = ["FIELDS", "HONOURED", "NO_OP", "REFUSED", "Field", "Kind", "Tier"]
 
 Kind = Literal["create", "input_tokens"]  # POST /v1/responses, POST /v1/responses/input_tokens
-Tier = Literal["backend", "orchestrator"]
-HONOURED = "honoured"
-REFUSED = "refused"
-NO_OP = "no-op"
 
 CREATE: frozenset[Kind] = frozenset({"create"})
 BOTH: frozenset[Kind] = frozenset({"create", "input_tokens"})
 ENDPOINTS: dict[Kind, str] = {"create": "/v1/responses",
                               "input_tokens": "/v1/responses/input_tokens"}
-
-
-@dataclass(frozen=True)
-class Field:
-    """One request field: its endpoints, what the backend does, what the orchestrator does
-    (None: the same as the backend)."""
-
-    name: str
-    kinds: frozenset[Kind]
-    backend: str  # HONOURED, REFUSED or NO_OP
-    why: str
-    neutral: tuple[Any, ...] = ()  # values that ask for nothing: accepted even when refused
-    orchestrator: str | None = None
-    orchestrator_why: str = ""
-
-    def status(self, tier: Tier) -> str:
-        """What `tier` does with the field."""
-        if tier == "orchestrator" and self.orchestrator is not None:
-            return self.orchestrator
-        return self.backend
-
-    def is_neutral(self, value: Any) -> bool:
-        """Whether `value` is one that asks for nothing (type-exact: `store: 0` is not false)."""
-        return any(type(value) is type(v) and value == v for v in self.neutral)
 
 
 DROPPED_TOOLS = ("namespace", "local_shell", "shell", "apply_patch", "web_search",

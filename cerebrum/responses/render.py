@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cerebrum import logprobs as openai_logprobs
 from cerebrum.generation.events import (
     Event,
     Failure,
@@ -42,16 +43,9 @@ Pair = tuple[str, dict[str, Any]]
 CONTEXT_EXCEEDED = "context_length_exceeded"
 
 
-def _text(piece: bytes) -> str:
-    return piece.decode("utf-8", errors="replace")
-
-
 def logprobs(entries: Sequence[TokenLogprob]) -> list[dict[str, Any]]:
     """Output text logprobs: token, logprob, bytes and top_logprobs per token."""
-    return [{"token": _text(e.piece), "logprob": e.logprob, "bytes": list(e.piece),
-             "top_logprobs": [{"token": _text(p), "logprob": lp, "bytes": list(p)}
-                              for p, lp in e.top]}
-            for e in entries]
+    return openai_logprobs.entries(entries)
 
 
 @dataclass

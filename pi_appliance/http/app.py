@@ -10,14 +10,15 @@ import falcon
 import falcon.asgi
 import structlog
 
-from cerebrum import jsonwire
-from cerebrum.auth import bearer_ok
+from cerebrum import anthropic, jsonwire
+from cerebrum.auth import key_ok
 from cerebrum.cors import Cors
 from cerebrum.openai import InvalidRequest, error_body
 
 from ..errors import BadRequest, HeadersTooLarge, OrchestratorError, Unauthorized, Unavailable
 from ..settings import Settings
 from ..upstream.client import new_session
+from .agents import Agents, Counts
 from .fim import Completion, Infill
 from .lifecycle import SHEDDABLE, Lifecycle, context
 from .resources import Completions, Health, MetricsResource, Models, Preview, StatsResource
@@ -51,8 +52,10 @@ class Gate:
             raise HeadersTooLarge(f"request headers are {size} bytes, over the limit of "
                                   f"{settings.max_header_bytes}")
         keys = settings.api_keys
-        if keys and req.path not in _OPEN_PATHS and not bearer_ok(req.auth or "", keys):
-            raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'")
+        if keys and req.path not in _OPEN_PATHS and not key_ok(
+                req.auth or "", req.get_header("x-api-key") or "", keys):
+            raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>' "
+                               "(or 'x-api-key: <key>')")
         if req.method == "POST" and req.path in SHEDDABLE:
             if not self.s.load.admit():
                 self.s.metrics.shed.inc()
@@ -63,9 +66,14 @@ class Gate:
             self.s.metrics.in_flight.inc()
 
 
+ANTHROPIC_PATHS = ("/v1/messages",)  # answer errors in Anthropic's shape
+
+
 def _render(resp: falcon.asgi.Response, status: int, body: dict[str, Any],
-            headers: dict[str, str] | None = None) -> None:
+            headers: dict[str, str] | None = None, path: str = "") -> None:
     resp.status = status
+    if path.startswith(ANTHROPIC_PATHS):
+        body = anthropic.error_body(status, body["error"]["message"])
     resp.media = body
     for name, value in (headers or {}).items():
         resp.set_header(name, value)
@@ -73,7 +81,8 @@ def _render(resp: falcon.asgi.Response, status: int, body: dict[str, Any],
 
 async def handle_error(req: falcon.asgi.Request, resp: falcon.asgi.Response,
                        exc: Exception, params: dict[str, Any]) -> None:
-    """The single mapping from any error to an OpenAI-style JSON response."""
+    """The single mapping from any error to a JSON response: OpenAI's shape, or Anthropic's
+    on its paths."""
     if isinstance(exc, InvalidRequest):  # the wire format's: a 400 naming the field
         exc = BadRequest(str(exc), code=exc.code, param=exc.param)
     if isinstance(exc, OrchestratorError):
@@ -82,18 +91,19 @@ async def handle_error(req: falcon.asgi.Request, resp: falcon.asgi.Response,
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
-        _render(resp, exc.status, error_body(str(exc), exc.type, exc.code, exc.param), headers)
+        _render(resp, exc.status, error_body(str(exc), exc.type, exc.code, exc.param), headers,
+                req.path)
     elif isinstance(exc, falcon.HTTPError):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = "no such endpoint" if exc.status_code == 404 else \
             f"{exc.title}{': ' + exc.description if exc.description else ''}"
         _render(resp, exc.status_code, error_body(message, "invalid_request_error", code),
-                dict(exc.headers or {}))
+                dict(exc.headers or {}), req.path)
     else:
         log.exception("unhandled", request_id=context(req.scope).request_id,
                       error=type(exc).__name__)
         _render(resp, 500, error_body("internal server error", "server_error",
-                                      "internal_error"))
+                                      "internal_error"), path=req.path)
 
 
 def create_app(settings: Settings, *, clock=time.monotonic,
@@ -113,6 +123,10 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     app.add_route("/v1/completions", Completions(services, "completion", fim=infill.fim))
     app.add_route("/infill", infill)
     app.add_route("/completion", Completion(infill.fim))
+    app.add_route("/v1/responses", Agents(services, "responses"))
+    app.add_route("/v1/messages", Agents(services, "messages"))
+    app.add_route("/v1/responses/input_tokens", Counts(services, "responses"))
+    app.add_route("/v1/messages/count_tokens", Counts(services, "messages"))
     app.add_route("/v1/context/preview", Preview(services))
     app.add_route("/v1/models", Models(services))
     app.add_route("/health", Health(services))

@@ -35,7 +35,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Requests that do work (the pipeline, a model call): admitted up to `max_concurrent`.
 SHEDDABLE = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/context/preview",
-                       "/infill", "/completion"})
+                       "/infill", "/completion", "/v1/responses", "/v1/messages"})
 
 
 @dataclass
@@ -198,4 +198,4 @@ def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 _KNOWN = frozenset({*SHEDDABLE, "/v1/context/preview", "/v1/models", "/health", "/stats",
-                    "/metrics"})
+                    "/metrics", "/v1/responses/input_tokens", "/v1/messages/count_tokens"})

@@ -179,6 +179,26 @@ async def _drained(resp: aiohttp.ClientResponse, limit: float = 1.0) -> bool:
     return resp.content.at_eof()
 
 
+async def post_json(session: aiohttp.ClientSession, backend: Backend, path: str,
+                    payload: dict[str, Any], request_id: str, timeout: float
+                    ) -> tuple[int, Any]:
+    """POST a request that is answered with one JSON body (a token count): its status and
+    body; UpstreamError when the backend cannot be reached, is too slow or sends no JSON."""
+    import aiohttp
+
+    try:
+        async with asyncio.timeout(timeout):
+            async with session.post(backend.url + path, json=payload,
+                                    headers=_headers(backend, request_id)) as resp:
+                return resp.status, await resp.json(content_type=None)
+    except TimeoutError:
+        raise UpstreamError(f"backend {backend.name} timed out",
+                            code="upstream_timeout") from None
+    except (aiohttp.ClientError, ConnectionError, ValueError) as exc:
+        raise UpstreamError(f"backend {backend.name} failed: {type(exc).__name__}",
+                            code="upstream_disconnected") from None
+
+
 class TokenCounter:
     """Exact token counts from a backend's /v1/tokenize, cached per model (bounded LRU); a
     backend that turns out not to have the endpoint is remembered and not asked again.

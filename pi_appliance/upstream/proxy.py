@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("cerebrum.orchestrator")
 PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions", "infill": "/infill",
-         "llama_completion": "/completion"}
+         "llama_completion": "/completion", "responses": "/v1/responses",
+         "messages": "/v1/messages"}
 BUSY_RETRY_AFTER = 2  # seconds, when a busy backend does not say
 
 

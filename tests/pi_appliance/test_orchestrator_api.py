@@ -234,11 +234,12 @@ async def test_api_keys(aiohttp_server, start_orchestrator, http):
     url = await start_orchestrator(orchestrator_settings(("f", upstream), api_keys=("sekrit",)))
     async with http.get(url + "/health") as resp:
         assert resp.status == 200
-    for headers in ({}, {"Authorization": "Bearer nope"}):
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"x-api-key": "nope"},
+                    {"x-api-key": ""}):
         async with http.post(url + CHAT, json=_chat(), headers=headers) as resp:
             assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"
             assert (await resp.json())["error"]["code"] == "invalid_api_key"
-    async with http.post(url + CHAT, json=_chat(max_tokens=2),
-                         headers={"Authorization": "Bearer sekrit"}) as resp:
-        assert resp.status == 200
-    assert fake.calls == 1
+    for headers in ({"Authorization": "Bearer sekrit"}, {"x-api-key": "sekrit"}):  # Anthropic's
+        async with http.post(url + CHAT, json=_chat(max_tokens=2), headers=headers) as resp:
+            assert resp.status == 200
+    assert fake.calls == 2

@@ -52,7 +52,8 @@ def completion_budget(prompt_tokens: int, requested: int | None, default: int, n
     if prompt_tokens >= n_ctx:
         raise ContextLengthExceeded(
             f"the prompt is {prompt_tokens} tokens but the model's context is {n_ctx} tokens; "
-            f"shorten it by at least {prompt_tokens - n_ctx + 1} tokens")
+            f"shorten it by at least {prompt_tokens - n_ctx + 1} tokens",
+            tokens=prompt_tokens, maximum=n_ctx)
     room = n_ctx - prompt_tokens
     if requested is None:
         return min(default, room)

@@ -92,8 +92,12 @@ async def _with_options(control: Control, model: LoadedModel, req: Request, max_
                                top_logprobs=req.top_logprobs if req.logprobs else None)
 
 
-async def prepare(model: LoadedModel, spec: ModelSpec, req: Request, max_n: int) -> Prepared:
-    """A conversation or a prompt (with a suffix: fill in the middle) made ready to run."""
+async def prepare(model: LoadedModel, spec: ModelSpec, req: Request, max_n: int, *,
+                  clip: bool = False) -> Prepared:
+    """A conversation or a prompt (with a suffix: fill in the middle) made ready to run.
+    `clip` (the agents' formats): a length past the room the context leaves ends at the
+    context's end (Claude Code asks 32,000 tokens whatever the model) instead of a 400, and
+    no length (Codex sends none) is all of that room, not the model's default."""
     params = params_of(req.sampling, req.max_tokens, req.stop, spec.sampling)
     tooling = _tooling(req, model, spec.name)
     control, stops, cut = Control(), (), None
@@ -106,15 +110,30 @@ async def prepare(model: LoadedModel, spec: ModelSpec, req: Request, max_n: int)
         if req.kind == "chat":
             tokens, stops = await asyncio.to_thread(
                 chat.chat_tokens, model.llm, model.formatter,
-                tools.template_messages(req.turns), tooling.template_tools())
+                tools.template_messages(req.turns, frozenset(
+                    t.name for t in req.tools if t.freeform)), tooling.template_tools())
         else:
             tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
-        max_tokens = completion_budget(len(tokens), params.max_tokens,
-                                       spec.sampling.max_tokens, model.n_ctx)
+        requested = params.max_tokens
+        if clip:  # asked for or not, up to the context's end (llama-server's n_predict -1)
+            room = model.n_ctx - len(tokens)
+            requested = max(1, room if requested is None else min(requested, room))
+        max_tokens = completion_budget(len(tokens), requested, spec.sampling.max_tokens,
+                                       model.n_ctx)
     control = await _with_drafting(control, model, spec, req.speculative, req.prediction)
     control = await _with_options(control, model, req, max_n, tooling)
     return Prepared(tokens, params, max_tokens, control, tuple(stops), tooling,
                     req.logprobs, cut)
+
+
+async def count(model: LoadedModel, spec: ModelSpec, req: Request) -> int:
+    """The prompt tokens of a conversation, as the model would see them (tools included)."""
+    tooling = _tooling(req, model, spec.name)
+    tokens, _ = await asyncio.to_thread(
+        chat.chat_tokens, model.llm, model.formatter,
+        tools.template_messages(req.turns, frozenset(t.name for t in req.tools if t.freeform)),
+        tooling.template_tools())
+    return len(tokens)
 
 
 def _samplers(fill: Fill) -> SamplerSpec:

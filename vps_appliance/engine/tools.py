@@ -109,9 +109,12 @@ class Tooling:
         return "\n".join((root, call, body))
 
 
-def template_messages(turns: Sequence[Turn]) -> list[dict[str, Any]]:
+def template_messages(turns: Sequence[Turn], freeform: frozenset[str] = frozenset()
+                      ) -> list[dict[str, Any]]:
     """The conversation as chat templates take it: a developer's turns as system ones, tool
-    call arguments as objects (which is how templates print them)."""
+    call arguments as objects (which is how templates print them); a call of a free-form tool
+    (`freeform`: their names), whose arguments are its raw input, as the one string argument
+    `input` it was offered with."""
     out: list[dict[str, Any]] = []
     for i, turn in enumerate(turns):
         message: dict[str, Any] = {"role": "system" if turn.role == "developer" else turn.role,
@@ -121,6 +124,10 @@ def template_messages(turns: Sequence[Turn]) -> list[dict[str, Any]]:
         if turn.tool_calls:
             rendered = []
             for j, call in enumerate(turn.tool_calls):
+                if call.name in freeform:
+                    rendered.append({"id": call.id, "type": "function", "function": {
+                        "name": call.name, "arguments": {"input": call.arguments}}})
+                    continue
                 try:
                     arguments = json.loads(call.arguments or "{}")
                 except ValueError:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import http_exceptions, web
 
+from cerebrum import anthropic
 from cerebrum.activation import Activity, Clock
-from cerebrum.auth import bearer_ok
+from cerebrum.auth import key_ok
 from cerebrum.context import RequestContext
 from cerebrum.context import request_id as new_request_id
 from cerebrum.cors import Cors
@@ -42,12 +43,14 @@ log = structlog.get_logger("cerebrum.backend")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _OPEN_PATHS = frozenset({"/health"})
+ANTHROPIC_PATHS = ("/v1/messages",)  # answer errors in Anthropic's shape
 MAX_LINE_BYTES = 8190  # the request line and each header: aiohttp's default, made explicit
 
 
-def error_response(exc: BackendError | InvalidRequest,
-                   request_id: str | None = None) -> web.Response:
-    """The single mapping from a backend error (or the wire format's 400) to HTTP."""
+def error_response(exc: BackendError | InvalidRequest, request_id: str | None = None,
+                   path: str = "") -> web.Response:
+    """The single mapping from a backend error (or a wire format's 400) to HTTP, in the error
+    shape of the wire format the path speaks (Anthropic's for /v1/messages, else OpenAI's)."""
     if isinstance(exc, InvalidRequest):
         exc = BadRequest(str(exc), code=exc.code, param=exc.param)
     headers = {"X-Request-ID": request_id} if request_id else {}
@@ -55,6 +58,9 @@ def error_response(exc: BackendError | InvalidRequest,
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
+    if path.startswith(ANTHROPIC_PATHS):
+        body = anthropic.error_body(exc.status, str(exc), request_id)
+        return json_response(body, status=exc.status, headers=headers)
     body = error_body(str(exc), exc.type, exc.code, getattr(exc, "param", None))
     return json_response(body, status=exc.status, headers=headers)
 
@@ -115,13 +121,15 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except ClientStalled:
             raise  # mid-stream: there is no error response to send
         except (BackendError, InvalidRequest) as exc:
-            response = error_response(exc, request_id)
+            response = error_response(exc, request_id, request.path)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = error_response(_from_http(exc, app[SETTINGS].max_body_bytes), request_id)
+            response = error_response(_from_http(exc, app[SETTINGS].max_body_bytes), request_id,
+                                      request.path)
         except web.RequestPayloadError as exc:
-            response = error_response(protocol_error(exc, MAX_LINE_BYTES), request_id)
+            response = error_response(protocol_error(exc, MAX_LINE_BYTES), request_id,
+                                      request.path)
         status = response.status
         if not response.prepared:
             response.headers["X-Request-ID"] = request_id
@@ -173,9 +181,11 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer-key check (constant time) on everything but /health, when keys are set."""
     keys = request.app[SETTINGS].api_keys
-    header = request.headers.get("Authorization", "")
-    if keys and request.path not in _OPEN_PATHS and not bearer_ok(header, keys):
-        raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>'")
+    if keys and request.path not in _OPEN_PATHS and not key_ok(
+            request.headers.get("Authorization", ""), request.headers.get("x-api-key", ""),
+            keys):
+        raise Unauthorized("missing or invalid API key: send 'Authorization: Bearer <key>' "
+                           "(or 'x-api-key: <key>')")
     return await handler(request)
 
 

@@ -7,27 +7,38 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from typing import Any
 
 from aiohttp import web
 
-from cerebrum import llamacpp, openai
+from cerebrum import anthropic, llamacpp, openai, responses
 from cerebrum.generation.checks import json_object
 from cerebrum.generation.checks import model as model_of
-from cerebrum.generation.events import Event, Failure, Finish, TextDelta
+from cerebrum.generation.events import Event, Failure, Finish, KeepAlive, TextDelta
+from cerebrum.generation.request import Request
 from cerebrum.jsonwire import decode_json, sse_event
 from cerebrum.openai.options import stream_options
 from cerebrum.openai.render import Render
 
 from ..engine import chat, run
 from ..engine.slots import LoadedModel, ModelSlot
-from ..errors import BackendError, BadRequest, ClientStalled, NotFound, PayloadTooLarge
+from ..errors import (
+    BackendError,
+    BadRequest,
+    ClientStalled,
+    ContextLengthExceeded,
+    NotFound,
+    PayloadTooLarge,
+)
 from .replies import json_response
 from .state import CLOCK, CONTEXT, IDENTITIES, METRICS, SETTINGS, SLOTS
 
 STREAM_BUFFER_BYTES = 64 * 1024  # per stream: the kernel's send buffer and asyncio's own
+# While a long prompt is evaluated nothing is generated: an agent's stream gets a keep-alive
+# (Anthropic's `ping`) this often; Claude Code takes 15-20 s of silence for a stall.
+KEEPALIVE_SECONDS = 5.0
 
 
 async def _body(request: web.Request) -> Any:
@@ -49,16 +60,45 @@ def _slot(request: web.Request, name: str | None) -> ModelSlot:
     return slot
 
 
-async def _generate(request: web.Request, slot: ModelSlot,
-                    prepared: run.Prepared) -> AsyncIterator[Event]:
+async def _kept_alive(events: AsyncIterator[Event], interval: float) -> AsyncIterator[Event]:
+    """`events`, with a `KeepAlive` whenever `interval` seconds pass without one (the pending
+    step is never cancelled, only waited for again)."""
+    step: asyncio.Task[Event] | None = None
+    try:
+        while True:
+            step = step or asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({step}, timeout=interval)
+            if not done:
+                yield KeepAlive()
+                continue
+            try:
+                event = step.result()
+            except StopAsyncIteration:
+                return
+            step = None
+            yield event
+    finally:
+        if step is not None and not step.done():
+            step.cancel()
+            with suppress(asyncio.CancelledError, StopAsyncIteration):
+                await step
+
+
+async def _generate(request: web.Request, slot: ModelSlot, prepared: run.Prepared,
+                    keepalive: float | None = None) -> AsyncIterator[Event]:
     """Run a prepared generation, with its metrics and log fields; a failure before the first
-    event (queueing, loading, llama.cpp) is raised, so it still gets its status."""
+    event (queueing, loading, llama.cpp) is raised, so it still gets its status. `keepalive`:
+    a `KeepAlive` every so many seconds while nothing comes (not the first event)."""
     n_prompt = len(prepared.tokens)
     request[CONTEXT].log["prompt_tokens"] = n_prompt
     request.app[METRICS].prompt_tokens.labels(slot.spec.name).inc(n_prompt)
-    async with aclosing(run.events(slot, prepared)) as events:
+    async with aclosing(run.events(slot, prepared)) as steps, aclosing(
+            steps if keepalive is None else _kept_alive(steps, keepalive)) as events:
         first = True
         async for event in events:
+            if isinstance(event, KeepAlive) and first and keepalive is not None:
+                yield event
+                continue
             if first:
                 _first_token(request)
                 first = False
@@ -129,6 +169,116 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def text_completions(request: web.Request) -> web.StreamResponse:
     """POST /v1/completions."""
     return await completions(request, "completion")
+
+
+async def _agent_prepare(request: web.Request, body: Any, parse: Any
+                         ) -> tuple[ModelSlot, Request, run.Prepared | ContextLengthExceeded]:
+    """An agent format's request parsed and made ready (its length clipped to the context);
+    a prompt past the context is returned, for the format to say so in its own way."""
+    settings = request.app[SETTINGS]
+    slot = _slot(request, model_of(json_object(body)))
+    slot.check_capacity()
+    req = parse(body)
+    try:
+        prepared = await run.prepare(await slot.model(), slot.spec, req, settings.max_n,
+                                     clip=True)
+    except ContextLengthExceeded as exc:
+        return slot, req, exc
+    return slot, req, prepared
+
+
+async def _agent_answer(request: web.Request, slot: ModelSlot, prepared: run.Prepared,
+                        render: Any, frame: Callable[[str, dict[str, Any]], bytes],
+                        stream: bool, whole: Callable[[], web.Response]
+                        ) -> web.StreamResponse:
+    """Run an agent format's request and answer with its renderer (`start`, `stream`,
+    `collect`): named events written by `frame`, keep-alives while the prompt is evaluated;
+    or, not streamed, `whole` (the renderer's body)."""
+    async with aclosing(_generate(request, slot, prepared, KEEPALIVE_SECONDS)) as events:
+        if not stream:
+            async for event in events:
+                render.collect(event)
+                if isinstance(event, Failure | Finish):
+                    break
+            return whole()
+        response = await _start_sse(request)
+        for name, payload in render.start():
+            await _send(request, response, frame(name, payload))
+        async for event in events:
+            for name, payload in render.stream(event):
+                await _send(request, response, frame(name, payload))
+            if isinstance(event, Failure | Finish):
+                break
+        await _send(request, response, None)
+        return response
+
+
+async def responses_create(request: web.Request) -> web.StreamResponse:
+    """POST /v1/responses: OpenAI's Responses API (Codex CLI, `client.responses`)."""
+    body = await _body(request)
+    cap = request.app[SETTINGS].max_tokens_cap
+    slot, req, prepared = await _agent_prepare(
+        request, body, lambda b: responses.parse(b, cap, "backend"))
+    render = responses.Render(responses.Envelope.new(req, request[CONTEXT].request_id,
+                                                     slot.spec.name))
+    if isinstance(prepared, ContextLengthExceeded):
+        if not req.stream:
+            raise prepared
+        failed = Failure(str(prepared), "context_length_exceeded")
+        response = await _start_sse(request)
+        for name, payload in [*render.start(), *render.stream(failed)]:
+            await _send(request, response, responses.sse(name, payload))
+        await _send(request, response, None)
+        return response
+    return await _agent_answer(
+        request, slot, prepared, render, responses.sse, req.stream,
+        lambda: json_response(render.body(), status=500 if render.failed else 200))
+
+
+async def responses_input_tokens(request: web.Request) -> web.Response:
+    """POST /v1/responses/input_tokens: the prompt's tokens, as the model would see them."""
+    body = await _body(request)
+    cap = request.app[SETTINGS].max_tokens_cap
+    slot = _slot(request, model_of(json_object(body)))
+    req = responses.parse(body, cap, "backend", kind="input_tokens")
+    return json_response(responses.input_tokens_body(await _prompt_tokens(slot, req)))
+
+
+async def _prompt_tokens(slot: ModelSlot, req: Request) -> int:
+    return await run.count(await slot.model(), slot.spec, req) if req.turns else 0
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages: Anthropic's Messages API (Claude Code, the `anthropic` SDK)."""
+    anthropic.check_headers(request.headers)
+    body = await _body(request)
+    slot, req, prepared = await _agent_prepare(
+        request, body, lambda b: anthropic.parse(b, "backend"))
+    if isinstance(prepared, ContextLengthExceeded):  # Claude Code compacts on these words
+        raise BadRequest(anthropic.prompt_too_long(prepared.tokens, prepared.maximum)
+                         if prepared.tokens else str(prepared), code=prepared.code)
+    model = await slot.model()
+    render = anthropic.Render(f"msg_{request[CONTEXT].request_id}", slot.spec.name,
+                              len(prepared.tokens), context=model.n_ctx,
+                              stop_sequences=req.stop)
+
+    def whole() -> web.Response:
+        if render.error is not None:
+            status, error = render.error
+            return json_response(error, status=status)
+        return json_response(render.body())
+
+    return await _agent_answer(request, slot, prepared, render, anthropic.frame, req.stream,
+                               whole)
+
+
+async def messages_count_tokens(request: web.Request) -> web.Response:
+    """POST /v1/messages/count_tokens: the prompt's tokens, as the model would see them."""
+    anthropic.check_headers(request.headers)
+    body = await _body(request)
+    slot = _slot(request, model_of(json_object(body)))
+    req = anthropic.parse_count_tokens(body, "backend")
+    return json_response(anthropic.count_tokens_body(await _prompt_tokens(slot, req)))
 
 
 def _generation_settings(prepared: run.Prepared, n_ctx: int) -> dict[str, Any]:
