@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cerebrum.aliases import DEFAULT as DEFAULT_ALIASES
+from cerebrum.aliases import Aliases
+from cerebrum.aliases import parse as parse_aliases
 from cerebrum.config import (
     ConfigError,
     check_range,
@@ -108,6 +111,7 @@ class Settings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    aliases: Aliases = DEFAULT_ALIASES  # (pattern, route name; "": the default route)
 
     def route(self, name: str) -> Route:
         """The route called `name` (validated to exist at load time)."""
@@ -217,6 +221,10 @@ def load_settings(path: os.PathLike[str] | None = None,
     breaker = BreakerPolicy(**fields(_table(data, "breaker"), _BREAKER, "breaker."))
     pipeline = PipelineSettings(**fields(_table(data, "pipeline"), _PIPELINE, "pipeline."))
     raw_backends, raw_routes = _array(data, "backends"), _array(data, "routes")
+    try:
+        aliases = parse_aliases(data.pop("aliases", {}))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     cors = data.pop("cors_origins", ())
     if ENV_PREFIX + "CORS_ORIGINS" in environ:
         cors = origins_from_env(environ[ENV_PREFIX + "CORS_ORIGINS"])
@@ -239,8 +247,12 @@ def load_settings(path: os.PathLike[str] | None = None,
     if default_route not in route_names:
         raise ConfigError(f"default_route: no route called {default_route!r}")
 
+    for pattern, target in aliases:
+        if target and target not in route_names:
+            raise ConfigError(f"aliases.{pattern!r}: no route called {target!r}")
     s = Settings(backends=backends, routes=routes, default_route=default_route, api_keys=keys,
-                 timeouts=timeouts, breaker=breaker, pipeline=pipeline, **values)
+                 timeouts=timeouts, breaker=breaker, pipeline=pipeline,
+                 aliases=aliases + DEFAULT_ALIASES, **values)
     check_range("port", s.port, 0, 65535)
     check_range("max_concurrent", s.max_concurrent, 1, 10_000)
     check_range("max_body_bytes", s.max_body_bytes, 1024)

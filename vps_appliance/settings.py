@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cerebrum.aliases import DEFAULT as DEFAULT_ALIASES
+from cerebrum.aliases import Aliases
+from cerebrum.aliases import parse as parse_aliases
 from cerebrum.config import (
     ConfigError,
     check_range,
@@ -105,6 +108,7 @@ class Settings:
     log_level: str = "info"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; "*": any
+    aliases: Aliases = DEFAULT_ALIASES  # (model-name pattern, model name; "": the first)
 
     def model(self, name: str) -> ModelSpec | None:
         """The manifest entry called `name`, if any (names are never file paths)."""
@@ -212,6 +216,10 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
     """Build validated `Settings` from an optional TOML file, then `CEREBRUM_BACKEND_*` env."""
     data = read_toml(path)
     raw_models = data.pop("models", None)
+    try:
+        aliases = parse_aliases(data.pop("aliases", {}))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     cors = data.pop("cors_origins", ())
     if ENV_PREFIX + "CORS_ORIGINS" in environ:
         cors = origins_from_env(environ[ENV_PREFIX + "CORS_ORIGINS"])
@@ -230,7 +238,11 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] = os.envi
     if len(set(names)) != len(names):
         raise ConfigError(f"models: duplicate names in {names}")
 
-    settings = Settings(models=models, api_keys=keys, **values)
+    for pattern, target in aliases:
+        if target and target not in names:
+            raise ConfigError(f"aliases.{pattern!r}: no model called {target!r}")
+    settings = Settings(models=models, api_keys=keys, aliases=aliases + DEFAULT_ALIASES,
+                        **values)
     check_range("port", settings.port, 0, 65535)
     check_range("max_queue", settings.max_queue, 0, 10_000)
     check_range("max_body_bytes", settings.max_body_bytes, 1024)

@@ -2,7 +2,7 @@
 `POST /v1/messages` (Anthropic's Messages API: Claude Code, `?beta=true` too).
 
 Each body is checked by its wire format's package under the orchestrator's rules into the
-internal request and routed by its model (a name no route has: the default route, "auto").
+internal request and routed by its model (a route's, or an alias: `claude-…`, `gpt-…`).
 An agent's prompt, tools and results are never rewritten (no context pipeline). Where the
 route's backends speak the format (`api = "llama.cpp"`: this project's backend and
 llama-server b11434), the body goes to them as the client sent it but for the route's model,
@@ -58,13 +58,6 @@ def _text_of(event: dict[str, Any]) -> str:
     return ""
 
 
-def routed(services: Services, name: str | None) -> str:
-    """The model to route: a route's model or name as asked; any other name (the ones the
-    agents know: `claude-…`, `gpt-…`) is "auto", the default route."""
-    routes = services.settings.routes
-    return name if name in {r.model for r in routes} | {r.name for r in routes} else "auto"
-
-
 class Agents:
     """POST /v1/responses or /v1/messages: check, route, relay."""
 
@@ -82,7 +75,7 @@ class Agents:
             internal = anthropic.parse(body, "orchestrator")
         else:
             internal = responses.parse(body, s.settings.max_tokens_cap, "orchestrator")
-        decision = routing.choose(s.settings, model=routed(s, internal.model), language=None,
+        decision = routing.choose(s.settings, model=internal.model or "auto", language=None,
                                   language_reason="an agent's request is routed by its model")
         ctx.log.update(route=decision.route.name, model=decision.route.model, context="raw",
                        api=self.api)
@@ -149,7 +142,7 @@ class Counts:
         else:
             internal = responses.parse(body, s.settings.max_tokens_cap, "orchestrator",
                                        kind="input_tokens")
-        decision = routing.choose(s.settings, model=routed(s, internal.model),
+        decision = routing.choose(s.settings, model=internal.model or "auto",
                                   language=None, language_reason="routed by its model")
         assert s.proxy is not None
         names = decision.route.backends

@@ -172,13 +172,19 @@ class Models:
         self.created = int(time.time())  # OpenAI's `created`: here, when routing began
 
     async def on_get(self, req: Request, resp: Response) -> None:
-        """OpenAI's list shape, with route details."""
+        """OpenAI's list shape, with route details and the model-name patterns (aliases)
+        that reach each route."""
         data = [{"id": "auto", "object": "model", "created": self.created,
                  "owned_by": "cerebrum", "description": "routing picks the model by language"}]
+        settings = self.s.settings
+
+        def aliases(route: str) -> list[str]:
+            return [p for p, t in settings.aliases if (t or settings.default_route) == route]
+
         data += [{"id": r.model, "object": "model", "created": self.created,
                   "owned_by": "cerebrum", "route": r.name,
                   "languages": list(r.languages), "backends": list(r.backends),
-                  "n_ctx": r.n_ctx} for r in self.s.settings.routes]
+                  "n_ctx": r.n_ctx, "aliases": aliases(r.name)} for r in settings.routes]
         resp.media = {"object": "list", "data": data}
 
 

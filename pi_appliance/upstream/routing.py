@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cerebrum import aliases
+
 from ..errors import NotFound
 from ..settings import Route, Settings
 
@@ -19,14 +21,21 @@ class Decision:
 
 def choose(settings: Settings, *, model: str, language: str | None,
            language_reason: str) -> Decision:
-    """A pinned model wins; else the route for the language; else the default route."""
+    """A pinned model (or an alias of a route: `settings.aliases`) wins; else the route for
+    the language; else the default route."""
     if model != "auto":
         route = next((r for r in settings.routes if model in (r.model, r.name)), None)
-        if route is None:
+        if route is not None:
+            return Decision(route, language, f"model {model} pinned by the request")
+        alias = aliases.resolve(model, settings.aliases)
+        if alias is None:
             known = sorted({r.model for r in settings.routes} | {"auto"})
-            raise NotFound(f"model {model!r} is not routed here; use one of {', '.join(known)}",
+            raise NotFound(f"model {model!r} is not routed here; use one of {', '.join(known)}"
+                           f" or a name matching {', '.join(p for p, _ in settings.aliases)}",
                            code="model_not_found")
-        return Decision(route, language, f"model {model} pinned by the request")
+        route = settings.route(alias[1] or settings.default_route)
+        return Decision(route, language, f"model {model} is an alias ({alias[0]}) of route "
+                                         f"{route.name}")
     if language is not None:
         route = next((r for r in settings.routes if language in r.languages), None)
         if route is not None:

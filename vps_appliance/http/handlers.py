@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cerebrum import anthropic, llamacpp, openai, responses
+from cerebrum import aliases, anthropic, llamacpp, openai, responses
 from cerebrum.generation.checks import json_object
 from cerebrum.generation.checks import model as model_of
 from cerebrum.generation.events import Event, Failure, Finish, KeepAlive, TextDelta
@@ -50,11 +50,15 @@ async def _body(request: web.Request) -> Any:
 
 
 def _slot(request: web.Request, name: str | None) -> ModelSlot:
-    slots = request.app[SLOTS]
-    name = name or request.app[SETTINGS].models[0].name
+    """The slot of the model asked for (absent: the first; an alias: its model)."""
+    slots, settings = request.app[SLOTS], request.app[SETTINGS]
+    name = name or settings.models[0].name
+    if name not in slots and (alias := aliases.resolve(name, settings.aliases)) is not None:
+        name = alias[1] or settings.models[0].name
     slot = slots.get(name)
     if slot is None:
-        raise NotFound(f"model {name!r} does not exist; available: {', '.join(slots)}",
+        raise NotFound(f"model {name!r} does not exist; available: {', '.join(slots)} or a "
+                       f"name matching {', '.join(p for p, _ in settings.aliases)}",
                        code="model_not_found")
     request[CONTEXT].log["model"] = name
     return slot

@@ -40,8 +40,13 @@ async def health(request: web.Request) -> web.Response:
 async def list_models(request: web.Request) -> web.Response:
     """GET /v1/models."""
     identities = request.app[IDENTITIES]
+    settings = request.app[SETTINGS]
+
+    def aliases(name: str) -> list[str]:
+        return [p for p, t in settings.aliases if (t or settings.models[0].name) == name]
+
     data = [{"id": name, "object": "model", "created": identities[name].created,
-             "owned_by": "cerebrum", "n_ctx": n_ctx, "loaded": loaded}
+             "owned_by": "cerebrum", "n_ctx": n_ctx, "loaded": loaded, "aliases": aliases(name)}
             for name, n_ctx, loaded, _, _ in _status(request)]
     return json_response({"object": "list", "data": data})
 
