@@ -29,9 +29,12 @@ ENDPOINTS: dict[Kind, str] = {"create": "/v1/responses",
                               "input_tokens": "/v1/responses/input_tokens"}
 
 
+# Not offered to the model: hosted tools only OpenAI's servers run, and client tools whose
+# calls are items this server does not render (Codex's `tool_search`, deferred-tool
+# discovery, answered by a `tool_search_call`; `namespace`: MCP and Codex's sub-agents).
 DROPPED_TOOLS = ("namespace", "local_shell", "shell", "apply_patch", "web_search",
                  "web_search_preview", "image_generation", "file_search", "code_interpreter",
-                 "computer_use_preview", "mcp")
+                 "computer_use_preview", "mcp", "tool_search")
 _STORED = "nothing is stored: a response cannot be continued or fetched later; send the "\
     "whole conversation in `input`"
 

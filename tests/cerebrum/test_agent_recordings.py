@@ -34,12 +34,8 @@ MODEL_PATHS = ("/v1/responses", "/v1/messages", "/v1/messages/count_tokens",
                "/v1/chat/completions")
 
 # (agent, index among its model requests) → why the parser refuses what the agent sent.
-REFUSED = {
-    ("codex_catalog", 0): "Codex 0.171 with a catalog entry that supports the search tool "
-    "offers `{\"type\": \"tool_search\", \"execution\": \"client\", \"description\": …, "
-    "\"parameters\": {…}}` (tools[8]): cerebrum.responses refuses it, \"tools[8].type must "
-    "be function or custom (…), got 'tool_search'\" (unsupported_tool)",
-}
+# Recorded requests a parser refuses, with why (an xfail that shows when it is fixed): none.
+REFUSED: dict[tuple[str, int], str] = {}
 
 
 def path_of(request: dict[str, Any]) -> str:
