@@ -131,11 +131,13 @@ def default_backends() -> tuple[Backend, ...]:
 
 
 def default_routes() -> tuple[Route, ...]:
-    """Without a config: both families routed to the packaged Qwen2.5-Coder-0.5B."""
+    """Without a config: both families routed to the packaged Qwen2.5-Coder-0.5B, at its own
+    32k window (the backend's default manifest serves it so)."""
     return (
         Route("qwen", DEMO_MODEL, ("local",), ("python", "javascript", "typescript"),
+              n_ctx=32768, tokenizer="qwen2"),
+        Route("codellama", DEMO_MODEL, ("local",), ("rust", "c", "cpp"), n_ctx=32768,
               tokenizer="qwen2"),
-        Route("codellama", DEMO_MODEL, ("local",), ("rust", "c", "cpp"), tokenizer="qwen2"),
     )
 
 

@@ -213,3 +213,27 @@ async def test_the_orchestrator_routes_the_agents_own_model_names(backend, start
                                                max_output_tokens=4)
     assert made.model == QWEN and made.content[0].text
     assert answer.model == QWEN and answer.output_text
+
+
+async def test_a_long_prompt_does_not_trip_the_orchestrators_token_timeouts(
+        backend, start_orchestrator, monkeypatch):
+    """Codex's first prompt takes 43 s here and Claude Code's 289 s: the backend's keep-alives
+    (Responses: an SSE comment; Messages: `ping`) keep the orchestrator's between-token
+    timeout from taking the evaluation for a stall."""
+    import dataclasses
+
+    from pi_appliance.settings import Timeouts
+    from vps_appliance.http import handlers
+    monkeypatch.setattr(handlers, "KEEPALIVE_SECONDS", 0.05)
+    settings = qwen_stack_settings(backend, "k-agents")
+    url = await start_orchestrator(dataclasses.replace(
+        settings, timeouts=Timeouts(first_token=5.0, between_tokens=0.3)))
+    long = "def f(x):\n    return x\n" * 120  # ~1,400 tokens: well over 0.3 s to evaluate
+    async with _openai(url) as client:
+        made = await client.responses.create(model=QWEN, input=long, max_output_tokens=4)
+    assert made.output_text and made.usage.input_tokens > 900
+    again = [{"role": "user", "content": long + "# again\n"}]
+    async with _anthropic(url) as client, client.messages.stream(
+            model=QWEN, max_tokens=4, messages=again) as stream:
+        final = await stream.get_final_message()
+    assert final.content[0].text

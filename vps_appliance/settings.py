@@ -207,7 +207,10 @@ def _model(table: Any, index: int) -> ModelSpec:
 def default_models() -> tuple[ModelSpec, ...]:
     """The manifest used without a config file: every packaged model, Qwen first."""
     return (
-        ModelSpec(name="qwen2.5-coder-0.5b-instruct", source="qwen2.5-coder-0.5b-instruct"),
+        # Qwen2.5-Coder's own window: the agents' prompts (Claude Code's first is ~21k
+        # tokens). KV cache, f16: 12 KiB a token, 384 MiB at 32k (docs/agents.md).
+        ModelSpec(name="qwen2.5-coder-0.5b-instruct", source="qwen2.5-coder-0.5b-instruct",
+                  n_ctx=32768),
         ModelSpec(name="smollm2-135m-instruct", source="smollm2-135m-instruct", n_ctx=2048),
     )
 

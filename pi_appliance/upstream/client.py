@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from cerebrum import jsonwire
@@ -104,16 +104,13 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                                request_id)
             if resp.status >= 400:
                 await _raise_for(resp, backend)
-        chunks = aiter(events(resp.content))
-        deadline = first_by
+        chunks = aiter(events(_lines(resp.content, first_by, between_tokens)))
         while True:
-            # No yield inside a timeout block: each read gets its own deadline.
-            async with asyncio.timeout_at(deadline):
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:  # [DONE]: the end of the body follows at once
-                    finished = await _drained(resp)
-                    return
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:  # [DONE]: the end of the body follows at once
+                finished = await _drained(resp)
+                return
             if "error" in chunk:
                 error = chunk["error"] if isinstance(chunk["error"], dict) else {}
                 raise UpstreamError(f"backend {backend.name} failed mid-stream: "
@@ -122,7 +119,6 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
             if last is not None and last(chunk):
                 finished = await _drained(resp)
                 return
-            deadline = loop.time() + between_tokens
     except TimeoutError:
         raise UpstreamError(f"backend {backend.name} timed out", code="upstream_timeout") from None
     except MalformedStream as exc:
@@ -137,6 +133,24 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                 resp.release()
             else:
                 resp.close()
+
+
+async def _lines(content: aiohttp.StreamReader, first_by: float, between: float
+                 ) -> AsyncIterator[bytes]:
+    """The body's lines, each within its deadline: the first by `first_by`, each next within
+    `between` of the one before. A comment line counts (`: keep-alive`, which the backend
+    sends while it evaluates a long prompt), so a backend at work is not taken for a stalled
+    one; a silent one is."""
+    loop = asyncio.get_running_loop()
+    deadline = first_by
+    while True:
+        # No yield inside a timeout block: each read gets its own deadline.
+        async with asyncio.timeout_at(deadline):
+            line = await content.readline()
+        if not line:
+            return
+        yield line
+        deadline = loop.time() + between
 
 
 # A pooled connection the upstream closed after its last answer (llama-server closes its

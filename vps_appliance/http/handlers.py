@@ -39,6 +39,7 @@ STREAM_BUFFER_BYTES = 64 * 1024  # per stream: the kernel's send buffer and asyn
 # While a long prompt is evaluated nothing is generated: an agent's stream gets a keep-alive
 # (Anthropic's `ping`) this often; Claude Code takes 15-20 s of silence for a stall.
 KEEPALIVE_SECONDS = 5.0
+KEEPALIVE_COMMENT = b": keep-alive\n\n"  # an SSE comment: clients skip it, proxies see life
 
 
 async def _body(request: web.Request) -> Any:
@@ -196,7 +197,8 @@ async def _agent_answer(request: web.Request, slot: ModelSlot, prepared: run.Pre
                         stream: bool, whole: Callable[[], web.Response]
                         ) -> web.StreamResponse:
     """Run an agent format's request and answer with its renderer (`start`, `stream`,
-    `collect`): named events written by `frame`, keep-alives while the prompt is evaluated;
+    `collect`): named events written by `frame`, keep-alives while the prompt is evaluated
+    (the format's own event, else an SSE comment);
     or, not streamed, `whole` (the renderer's body)."""
     async with aclosing(_generate(request, slot, prepared, KEEPALIVE_SECONDS)) as events:
         if not stream:
@@ -209,8 +211,11 @@ async def _agent_answer(request: web.Request, slot: ModelSlot, prepared: run.Pre
         for name, payload in render.start():
             await _send(request, response, frame(name, payload))
         async for event in events:
-            for name, payload in render.stream(event):
+            pairs = render.stream(event)
+            for name, payload in pairs:
                 await _send(request, response, frame(name, payload))
+            if isinstance(event, KeepAlive) and not pairs:  # the format has no event for it
+                await _send(request, response, KEEPALIVE_COMMENT)
             if isinstance(event, Failure | Finish):
                 break
         await _send(request, response, None)
