@@ -65,12 +65,14 @@ def join(texts: Iterable[str]) -> str:
 
 
 def cache_control(value: Any, where: str, param: str) -> None:
-    """Check a `cache_control` (a no-op: the server reuses prompt prefixes by itself)."""
+    """Check a `cache_control` of the object at `where` (the body's own: "") (a no-op: the
+    server reuses prompt prefixes by itself)."""
     if value is None:
         return
     if not (isinstance(value, dict) and value.get("type") == "ephemeral"
             and set(value) <= {"type", "ttl"} and value.get("ttl", "5m") in CACHE_TTLS):
-        raise InvalidRequest(f"{where}.cache_control must be {{\"type\": \"ephemeral\"}}, "
+        name = f"{where}.cache_control" if where else "'cache_control'"
+        raise InvalidRequest(f"{name} must be {{\"type\": \"ephemeral\"}}, "
                              "with \"ttl\" \"5m\" or \"1h\" if any", param)
 
 

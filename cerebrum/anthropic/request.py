@@ -166,7 +166,7 @@ def _cache_key(body: dict[str, Any]) -> str | None:
 
 def _no_ops(body: dict[str, Any]) -> None:
     """Check the fields that do not change the answer."""
-    blocks.cache_control(body.get("cache_control"), "'cache_control'", "cache_control")
+    blocks.cache_control(body.get("cache_control"), "", "cache_control")
     for key, values in (("service_tier", SERVICE_TIERS), ("speed", SPEEDS)):
         if body.get(key) not in (None, *values):
             raise InvalidRequest(f"'{key}' must be one of {', '.join(values)}", key)

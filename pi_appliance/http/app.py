@@ -135,4 +135,5 @@ def create_app(settings: Settings, *, clock=time.monotonic,
     return Lifecycle(app, load=services.load, activity=services.activity,
                      metrics=services.metrics, clock=clock,
                      write_timeout=settings.write_timeout,
-                     cors=Cors(settings.cors_origins), owner=services)
+                     cors=Cors(settings.cors_origins), owner=services,
+                     max_body_bytes=settings.max_body_bytes)

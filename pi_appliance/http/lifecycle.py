@@ -80,8 +80,9 @@ class Lifecycle:
 
     def __init__(self, app: ASGIApp, *, load: Load, activity: Activity, metrics: Metrics,
                  clock: Clock, write_timeout: float, cors: Cors | None = None,
-                 owner: Any = None):
+                 owner: Any = None, max_body_bytes: int | None = None):
         self._app, self._load, self._activity = app, load, activity
+        self._max_body = max_body_bytes
         self._cors = cors or Cors()
         self._metrics, self._clock = metrics, clock
         self._write_timeout = write_timeout
@@ -107,8 +108,15 @@ class Lifecycle:
         body_read = asyncio.Event()
         finished = asyncio.Event()
         gone = asyncio.Event()
+        # Falcon waits for the body's first chunk before it runs anything: a body announced
+        # over the limit, refused unread (413), gets an empty one at once, not the client's.
+        early = self._over_limit(_header(headers, b"content-length"))
 
         async def app_receive() -> Message:
+            nonlocal early
+            if early:
+                early = False
+                return {"type": "http.request", "body": b"", "more_body": True}
             if body_read.is_set():  # only a disconnect can come now; the watcher sees it
                 await gone.wait()
                 return {"type": "http.disconnect"}
@@ -175,6 +183,11 @@ class Lifecycle:
                      ms=round((self._clock() - ctx.started) * 1000, 1), **ctx.log)
             structlog.contextvars.unbind_contextvars("request_id")
 
+
+    def _over_limit(self, length: str | None) -> bool:
+        """Whether a Content-Length announces a body over `max_body_bytes`."""
+        return (self._max_body is not None and length is not None and length.isdigit()
+                and int(length) > self._max_body)
 
     def _preflight(self, origin: str | None) -> ASGIApp:
         """A browser's CORS preflight, answered before auth and shedding (it never carries a

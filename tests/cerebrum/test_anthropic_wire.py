@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_cases import GOOD, MODEL
+from agent_cases import MESSAGES_BAD as BAD
 from aiohttp import web
 from conftest import base_url
 from hypothesis import given, settings
@@ -42,7 +44,6 @@ CLAUDE_CODE: dict[str, Any] = json.loads((WIRE / "claude_code_like.json").read_t
 CC_CASES: list[dict[str, Any]] = CLAUDE_CODE["cases"]
 ALL_CASES = [{**c, "client": "sdk"} for c in SDK_CASES] + [
     {**c, "client": "claude_code_like"} for c in CC_CASES]
-MODEL = "qwen2.5-coder-0.5b-instruct"
 
 
 def _parser(endpoint: str) -> Any:
@@ -170,129 +171,6 @@ def test_metadata_user_id_keys_the_prompt_cache():
     assert key(json.dumps({"device_id": "d"})) == json.dumps({"device_id": "d"})
 
 
-GOOD = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
-WEATHER = {"name": "get_weather", "input_schema": {"type": "object"}}
-IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "x"}}
-
-
-def _user(*blocks: Any) -> dict[str, Any]:
-    return {**GOOD, "messages": [{"role": "user", "content": list(blocks)}]}
-
-
-def _assistant(*blocks: Any) -> dict[str, Any]:
-    return {**GOOD, "messages": [{"role": "user", "content": "hi"},
-                                 {"role": "assistant", "content": list(blocks)}]}
-
-
-# (name, body, the param the 400 names, a word the message must hold)
-BAD: list[tuple[str, Any, str | None, str]] = [
-    ("not_an_object", [GOOD], None, "JSON object"),
-    ("unknown_field", {**GOOD, "frequency_penalty": 1}, "frequency_penalty", "unknown"),
-    ("no_model", {k: v for k, v in GOOD.items() if k != "model"}, "model", "required"),
-    ("empty_model", {**GOOD, "model": ""}, "model", "model"),
-    ("no_max_tokens", {k: v for k, v in GOOD.items() if k != "max_tokens"}, "max_tokens",
-     "required"),
-    ("zero_max_tokens", {**GOOD, "max_tokens": 0}, "max_tokens", "between"),
-    ("string_max_tokens", {**GOOD, "max_tokens": "10"}, "max_tokens", "integer"),
-    ("no_messages", {k: v for k, v in GOOD.items() if k != "messages"}, "messages",
-     "required"),
-    ("empty_messages", {**GOOD, "messages": []}, "messages", "non-empty"),
-    ("tool_role", {**GOOD, "messages": [{"role": "tool", "content": "x"}]}, "messages",
-     "role"),
-    ("message_extra_key", {**GOOD, "messages": [{"role": "user", "content": "x",
-                                                 "name": "bob"}]}, "messages", "name"),
-    ("content_number", {**GOOD, "messages": [{"role": "user", "content": 5}]}, "messages",
-     "content"),
-    ("empty_user_content", {**GOOD, "messages": [{"role": "user", "content": ""}]},
-     "messages", "empty"),
-    ("image_block", _user(IMAGE), "messages", "image"),
-    ("document_block", _user({"type": "document", "source": {"type": "text", "data": "x"}}),
-     "messages", "document"),
-    ("tool_use_from_user", _user({"type": "tool_use", "id": "t", "name": "n", "input": {}}),
-     "messages", "tool_use"),
-    ("tool_result_from_assistant", _assistant({"type": "tool_result", "tool_use_id": "t"}),
-     "messages", "tool_result"),
-    ("server_tool_use_block", _assistant({"type": "server_tool_use", "id": "s",
-                                          "name": "web_search", "input": {}}),
-     "messages", "server_tool_use"),
-    ("tool_use_input_string", _assistant({"type": "tool_use", "id": "t", "name": "n",
-                                          "input": "{}"}), "messages", "input"),
-    ("tool_use_no_id", _assistant({"type": "tool_use", "name": "n", "input": {}}),
-     "messages", "id"),
-    ("tool_result_no_id", _user({"type": "tool_result", "content": "x"}), "messages",
-     "tool_use_id"),
-    ("tool_result_image", _user({"type": "tool_result", "tool_use_id": "t",
-                                 "content": [IMAGE]}), "messages", "image"),
-    ("tool_result_is_error_string", _user({"type": "tool_result", "tool_use_id": "t",
-                                           "is_error": "yes"}), "messages", "is_error"),
-    ("text_block_extra_key", _user({"type": "text", "text": "x", "bold": True}), "messages",
-     "bold"),
-    ("text_block_number", _user({"type": "text", "text": 5}), "messages", "text"),
-    ("bad_cache_control", _user({"type": "text", "text": "x",
-                                 "cache_control": {"type": "persistent"}}), "messages",
-     "cache_control"),
-    ("thinking_without_text", _assistant({"type": "thinking", "signature": "s"}), "messages",
-     "thinking"),
-    ("redacted_thinking_number", _assistant({"type": "redacted_thinking", "data": 5}),
-     "messages", "data"),
-    ("system_number", {**GOOD, "system": 5}, "system", "system"),
-    ("system_image", {**GOOD, "system": [IMAGE]}, "system", "image"),
-    ("tools_object", {**GOOD, "tools": WEATHER}, "tools", "array"),
-    ("tool_no_schema", {**GOOD, "tools": [{"name": "get_weather"}]}, "tools", "input_schema"),
-    ("tool_schema_not_object", {**GOOD, "tools": [{"name": "t", "input_schema": {
-        "type": "string"}}]}, "tools", "input_schema"),
-    ("web_search_tool", {**GOOD, "tools": [{"type": "web_search_20250305",
-                                            "name": "web_search", "max_uses": 5}]}, "tools",
-     "web_search_20250305"),
-    ("bash_tool", {**GOOD, "tools": [{"type": "bash_20250124", "name": "bash"}]}, "tools",
-     "bash_20250124"),
-    ("text_editor_tool", {**GOOD, "tools": [{"type": "text_editor_20250728",
-                                             "name": "str_replace_based_edit_tool"}]},
-     "tools", "text_editor_20250728"),
-    ("tool_twice", {**GOOD, "tools": [WEATHER, WEATHER]}, "tools", "twice"),
-    ("tool_name_space", {**GOOD, "tools": [{**WEATHER, "name": "get weather"}]}, "tools",
-     "name"),
-    ("tool_defer_loading", {**GOOD, "tools": [{**WEATHER, "defer_loading": True}]}, "tools",
-     "defer_loading"),
-    ("tool_choice_openai_style", {**GOOD, "tools": [WEATHER], "tool_choice": "required"},
-     "tool_choice", "auto"),
-    ("tool_choice_unknown_tool", {**GOOD, "tools": [WEATHER],
-                                  "tool_choice": {"type": "tool", "name": "get_time"}},
-     "tool_choice", "get_time"),
-    ("tool_choice_any_no_tools", {**GOOD, "tool_choice": {"type": "any"}}, "tool_choice",
-     "tools"),
-    ("tool_choice_none_parallel", {**GOOD, "tools": [WEATHER], "tool_choice": {
-        "type": "none", "disable_parallel_tool_use": True}}, "tool_choice",
-     "disable_parallel_tool_use"),
-    ("thinking_small_budget", {**GOOD, "thinking": {"type": "enabled", "budget_tokens": 100}},
-     "thinking", "1024"),
-    ("thinking_budget_over_max", {**GOOD, "max_tokens": 2000, "thinking": {
-        "type": "enabled", "budget_tokens": 2000}}, "thinking", "max_tokens"),
-    ("thinking_type", {**GOOD, "thinking": {"type": "on"}}, "thinking", "adaptive"),
-    ("temperature_above_one", {**GOOD, "temperature": 1.5}, "temperature", "between"),
-    ("top_p_negative", {**GOOD, "top_p": -0.1}, "top_p", "between"),
-    ("top_k_negative", {**GOOD, "top_k": -1}, "top_k", "between"),
-    ("stop_sequences_string", {**GOOD, "stop_sequences": "END"}, "stop_sequences", "array"),
-    ("stop_sequences_empty_string", {**GOOD, "stop_sequences": [""]}, "stop_sequences",
-     "non-empty"),
-    ("stream_string", {**GOOD, "stream": "yes"}, "stream", "boolean"),
-    ("metadata_other_key", {**GOOD, "metadata": {"user": "x"}}, "metadata", "user_id"),
-    ("service_tier_priority", {**GOOD, "service_tier": "priority"}, "service_tier",
-     "standard_only"),
-    ("effort_unknown", {**GOOD, "output_config": {"effort": "extreme"}}, "output_config",
-     "effort"),
-    ("output_format_json_object", {**GOOD, "output_config": {"format": {
-        "type": "json_object"}}}, "output_config", "json_schema"),
-    ("container", {**GOOD, "container": "container_1"}, "container", "container"),
-    ("context_management_string", {**GOOD, "context_management": {"edits": "all"}},
-     "context_management", "edits"),
-    ("speed_slow", {**GOOD, "speed": "slow"}, "speed", "fast"),
-    ("diagnostics_string", {**GOOD, "diagnostics": "x"}, "diagnostics", "previous_message_id"),
-    ("top_level_cache_control", {**GOOD, "cache_control": {"type": "x"}}, "cache_control",
-     "ephemeral"),
-]
-
-
 @pytest.mark.parametrize(("name", "body", "param", "word"), BAD, ids=[b[0] for b in BAD])
 def test_bad_bodies_are_refused_naming_the_field(name, body, param, word):
     with pytest.raises(InvalidRequest) as caught:
@@ -300,6 +178,16 @@ def test_bad_bodies_are_refused_naming_the_field(name, body, param, word):
     assert caught.value.param == param, str(caught.value)
     assert word.lower() in str(caught.value).lower()
     assert wire.invalid(caught.value)["error"]["type"] == "invalid_request_error"
+
+
+def test_a_cache_control_is_named_where_it_is_sent():
+    for body, name in (({**GOOD, "cache_control": {"type": "x"}}, "'cache_control' must"),
+                       ({**GOOD, "messages": [{"role": "user", "content": [
+                           {"type": "text", "text": "x", "cache_control": {"type": "x"}}]}]},
+                        "messages[0].content[0].cache_control must")):
+        with pytest.raises(InvalidRequest) as caught:
+            wire.parse(body)
+        assert str(caught.value).startswith(name), str(caught.value)
 
 
 def test_enough_bad_bodies_and_the_good_one_passes():

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from cerebrum.activation import Activity, host_of, inherited_socket, wait_idle
-from cerebrum.auth import bearer_ok
+from cerebrum.auth import bearer_ok, key_ok
 from cerebrum.config import ConfigError, check_exposure, env_overrides, is_loopback, keys_from
 from cerebrum.openai import InvalidBody, decode_json
 
@@ -24,6 +24,14 @@ def test_bearer_keys():
     assert not bearer_ok("Basic alpha", keys)
     assert not bearer_ok("", keys)
     assert not bearer_ok("Bearer alpha", ())
+
+
+def test_a_key_that_is_not_utf8_is_refused_not_an_error():
+    # aiohttp hands a header's bytes that are not UTF-8 over as surrogate escapes.
+    sent = b"\xff\xfealpha".decode("utf-8", "surrogateescape")
+    assert not bearer_ok("Bearer " + sent, ("alpha",))
+    assert not key_ok("", sent, ("alpha",)) and not key_ok("", "\ud800", ("alpha",))
+    assert key_ok("Bearer " + sent, "alpha", ("alpha",))
 
 
 @pytest.mark.parametrize("host, loopback", [

@@ -26,6 +26,8 @@ from typing import Any
 
 import openai
 import pytest
+from agent_cases import BASE, CAP, CUSTOM, FN, item
+from agent_cases import RESPONSES_BAD as BAD
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,12 +56,10 @@ from cerebrum.responses import (
 )
 from cerebrum.responses.fields import FIELDS, HONOURED, NO_OP, REFUSED, markdown_table
 from cerebrum.responses.freeform import Input
-from cerebrum.responses.items import MAX_ITEMS
 
 ROOT = Path(__file__).resolve().parents[2]
 WIRE = ROOT / "tests" / "data" / "wire"
 FIELDS_DOC = ROOT / "docs" / "responses-fields.md"
-CAP = 4096
 
 
 def _load(name: str) -> Any:
@@ -173,121 +173,6 @@ def test_a_string_input_and_instructions_are_a_system_and_a_user_turn():
     assert parse({"instructions": "", "input": "hi"}, CAP).turns[0].role == "user"
 
 
-BASE: dict[str, Any] = {"input": "hi"}
-FN = {"type": "function", "name": "shell", "parameters": {"type": "object"}}
-CUSTOM = {"type": "custom", "name": "apply_patch"}
-
-
-def _item(**fields: Any) -> dict[str, Any]:
-    return {"input": [fields]}
-
-
-# (what is wrong, the body, the param the 400 names); bodies without "input" get BASE's.
-BAD: list[tuple[str, Any, str | None]] = [
-    ("body not an object", ["hi"], None),
-    ("chat's messages", {"messages": [{"role": "user", "content": "hi"}]}, "messages"),
-    ("a field of another API", {"max_tokens": 5}, "max_tokens"),
-    ("empty model", {"model": ""}, "model"),
-    ("instructions a number", {"instructions": 5}, "instructions"),
-    ("input a number", {"input": 5}, "input"),
-    ("nothing to answer", {"input": []}, "input"),
-    ("too many items", {"input": [{"role": "user", "content": "x"}] * (MAX_ITEMS + 1)},
-     "input"),
-    ("an item not an object", {"input": ["hi"]}, "input[0]"),
-    ("a tool role message", _item(role="tool", content="x"), "input[0].role"),
-    ("an image part", _item(role="user", content=[
-        {"type": "input_text", "text": "see"},
-        {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]),
-     "input[0].content[1]"),
-    ("a file part", _item(role="user", content=[{"type": "input_file", "file_id": "f"}]),
-     "input[0].content[0]"),
-    ("chat's text part", _item(role="user", content=[{"type": "text", "text": "x"}]),
-     "input[0].content[0]"),
-    ("content a number", _item(role="user", content=5), "input[0].content"),
-    ("a message field not honoured", _item(role="user", content="x", name="bob"), "input[0]"),
-    ("a web search call", {"input": [{"role": "user", "content": "x"}, {
-        "type": "web_search_call", "id": "ws_1", "status": "completed",
-        "action": {"type": "search", "query": "x"}}]}, "input[1]"),
-    ("an item reference", _item(type="item_reference", id="msg_1"), "input[0]"),
-    ("an unknown item type", _item(type="computer_call", call_id="c"), "input[0]"),
-    ("a call without call_id", _item(type="function_call", name="f", arguments="{}"),
-     "input[0].call_id"),
-    ("arguments as an object", _item(type="function_call", call_id="c", name="f",
-                                     arguments={}), "input[0].arguments"),
-    ("an output without call_id", _item(type="function_call_output", output="x"),
-     "input[0]"),
-    ("an image in a call's output", _item(type="function_call_output", call_id="c", output=[
-        {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]),
-     "input[0].output[0]"),
-    ("a custom call's input not a string", _item(type="custom_tool_call", call_id="c",
-                                                 name="p", input=["x"]), "input[0].input"),
-    ("a reasoning summary not an array", _item(type="reasoning", summary="x"),
-     "input[0].summary"),
-    ("a reasoning summary part of another type", _item(type="reasoning", summary=[
-        {"type": "output_text", "text": "x"}]), "input[0].summary"),
-    ("a local shell call without action", _item(type="local_shell_call", call_id="c",
-                                                status="completed"), "input[0]"),
-    ("tools not an array", {"tools": {"type": "function"}}, "tools"),
-    ("an unknown tool type", {"tools": [{"type": "retrieval"}]}, "tools[0].type"),
-    ("a chat-style tool", {"tools": [{"type": "function", "function": {"name": "f"}}]},
-     "tools[0]"),
-    ("a tool name with a space", {"tools": [{**FN, "name": "run shell"}]}, "tools[0].name"),
-    ("two tools of one name", {"tools": [FN, {**CUSTOM, "name": "shell"}]}, "tools[1].name"),
-    ("parameters not an object", {"tools": [{**FN, "parameters": "{}"}]},
-     "tools[0].parameters"),
-    ("strict not a boolean", {"tools": [{**FN, "strict": "yes"}]}, "tools[0].strict"),
-    ("a grammar of an unknown syntax", {"tools": [{**CUSTOM, "format": {
-        "type": "grammar", "syntax": "gbnf", "definition": "root ::= x"}}]}, "tools[0].format"),
-    ("tool_choice a word", {"tools": [FN], "tool_choice": "sometimes"}, "tool_choice"),
-    ("tool_choice a hosted tool", {"tools": [FN], "tool_choice": {"type": "web_search"}},
-     "tool_choice"),
-    ("tool_choice a tool not offered", {"tools": [FN], "tool_choice": {
-        "type": "function", "name": "get_time"}}, "tool_choice"),
-    ("tool_choice custom naming a function", {"tools": [FN], "tool_choice": {
-        "type": "custom", "name": "shell"}}, "tool_choice"),
-    ("tool_choice chat-style", {"tools": [FN], "tool_choice": {
-        "type": "function", "function": {"name": "shell"}}}, "tool_choice"),
-    ("parallel_tool_calls a string", {"parallel_tool_calls": "no"}, "parallel_tool_calls"),
-    ("store true", {"store": True}, "store"),
-    ("previous_response_id", {"previous_response_id": "resp_1"}, "previous_response_id"),
-    ("conversation", {"conversation": "conv_1"}, "conversation"),
-    ("background true", {"background": True}, "background"),
-    ("truncation auto", {"truncation": "auto"}, "truncation"),
-    ("stream_options obfuscation", {"stream": True, "stream_options": {
-        "include_obfuscation": True}}, "stream_options"),
-    ("prompt_cache_retention 24h", {"prompt_cache_retention": "24h"},
-     "prompt_cache_retention"),
-    ("max_tool_calls", {"max_tool_calls": 3}, "max_tool_calls"),
-    ("a stored prompt", {"prompt": {"id": "pmpt_1"}}, "prompt"),
-    ("reasoning a string", {"reasoning": "high"}, "reasoning"),
-    ("an unknown effort", {"reasoning": {"effort": "extreme"}}, "reasoning.effort"),
-    ("an unknown summary", {"reasoning": {"summary": "long"}}, "reasoning.summary"),
-    ("include not an array", {"include": "reasoning.encrypted_content"}, "include"),
-    ("an unknown include", {"include": ["message.output_text.tokens"]}, "include"),
-    ("text not an object", {"text": "json"}, "text"),
-    ("an unknown text format", {"text": {"format": {"type": "xml"}}}, "text.format"),
-    ("chat's response_format shape", {"text": {"format": {
-        "type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}}, "text.format"),
-    ("a json_schema without name", {"text": {"format": {
-        "type": "json_schema", "schema": {}}}}, "text.format.name"),
-    ("a json_schema schema not an object", {"text": {"format": {
-        "type": "json_schema", "name": "x", "schema": []}}}, "text.format.schema"),
-    ("an unknown verbosity", {"text": {"verbosity": "loud"}}, "text.verbosity"),
-    ("temperature over 2", {"temperature": 3}, "temperature"),
-    ("top_p below 0", {"top_p": -0.1}, "top_p"),
-    ("max_output_tokens 0", {"max_output_tokens": 0}, "max_output_tokens"),
-    ("max_output_tokens over the cap", {"max_output_tokens": CAP + 1}, "max_output_tokens"),
-    ("max_output_tokens a string", {"max_output_tokens": "5"}, "max_output_tokens"),
-    ("top_logprobs over 20", {"top_logprobs": 21}, "top_logprobs"),
-    ("prompt_cache_key a number", {"prompt_cache_key": 5}, "prompt_cache_key"),
-    ("metadata of numbers", {"metadata": {"k": 1}}, "metadata"),
-    ("client_metadata an array", {"client_metadata": ["x"]}, "client_metadata"),
-    ("user a number", {"user": 5}, "user"),
-    ("an unknown service tier", {"service_tier": "turbo"}, "service_tier"),
-    ("stream a string", {"stream": "yes"}, "stream"),
-]
-
-
 @pytest.mark.parametrize("tier", ["backend", "orchestrator"])
 @pytest.mark.parametrize(("what", "body", "param"), BAD, ids=[b[0] for b in BAD])
 def test_bad_bodies_are_refused_naming_the_param(what, body, param, tier):
@@ -303,7 +188,7 @@ def test_there_are_at_least_thirty_bad_bodies():
 
 
 @pytest.mark.parametrize(("body", "param", "word"), [
-    (_item(role="user", content=[{"type": "input_image", "image_url": "x"}]),
+    (item(role="user", content=[{"type": "input_image", "image_url": "x"}]),
      "input[0].content[0]", "input_image"),
     ({"input": [{"type": "web_search_call", "action": {}}]}, "input[0]", "web_search_call"),
     ({"input": "hi", "store": True}, "store", "store"),

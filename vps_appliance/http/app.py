@@ -150,8 +150,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         log.error("unhandled", request_id=request_id, error=type(exc).__name__,
                   at=[f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}"
                       for f in traceback.extract_tb(exc.__traceback__)[-3:]])
-        response = error_response(BackendError("internal server error"), request_id)
-        return response
+        return error_response(BackendError("internal server error"), request_id, request.path)
     finally:
         activity.end()
         metrics.in_flight.dec()
