@@ -87,7 +87,7 @@ BAD_INPUTS = [
     ("POST", CHAT, _chat(prediction="def f():"), 400, "invalid_request", "'prediction'"),
     ("POST", CHAT, _chat(prediction={"type": "content", "content": 1}), 400,
      "invalid_request", "'prediction'"),
-    ("POST", CHAT, _chat(model="gpt-4"), 404, "model_not_found", "not routed here"),
+    ("POST", CHAT, _chat(model="llama-9"), 404, "model_not_found", "not routed here"),
     ("POST", CHAT, _chat(max_tokens=300, messages=[{"role": "user", "content": "x " * 200_000}]),
      413, "payload_too_large", "over the limit of 262144 bytes"),
     ("POST", "/v1/context/preview", {"prompt": 5}, 400, "invalid_request", "'prompt'"),

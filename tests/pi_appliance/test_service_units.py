@@ -128,8 +128,8 @@ def test_routing_pinned_model_then_language_then_default():
     d = routing.choose(s, model="qwen2.5-coder-0.5b-instruct", language="rust",
                        language_reason="fence")
     assert d.route.name == "qwen" and "pinned" in d.reason
-    with pytest.raises(NotFound, match="'gpt-4' is not routed"):
-        routing.choose(s, model="gpt-4", language=None, language_reason="")
+    with pytest.raises(NotFound, match="'llama-9' is not routed"):
+        routing.choose(s, model="llama-9", language=None, language_reason="")
 
 
 def test_breaker_opens_after_consecutive_failures_and_probes_after_cooldown():
