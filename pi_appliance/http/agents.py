@@ -58,6 +58,23 @@ def _text_of(event: dict[str, Any]) -> str:
     return ""
 
 
+async def _checked(s: Services, api: Api, req: Request, *, count: bool
+                   ) -> tuple[dict[str, Any], Internal, routing.Decision]:
+    """The body read and checked (headers too) into the internal request, and its route."""
+    if api == "messages":
+        anthropic.check_headers(req.headers)
+    body = await read_json(req, s.settings.max_body_bytes)
+    if api == "messages":
+        internal = (anthropic.parse_count_tokens if count else anthropic.parse)(
+            body, "orchestrator")
+    else:
+        internal = responses.parse(body, s.settings.max_tokens_cap, "orchestrator",
+                                   kind="input_tokens" if count else "create")
+    decision = routing.choose(s.settings, model=internal.model or "auto", language=None,
+                              language_reason="an agent's request is routed by its model")
+    return body, internal, decision
+
+
 class Agents:
     """POST /v1/responses or /v1/messages: check, route, relay."""
 
@@ -68,15 +85,7 @@ class Agents:
     async def on_post(self, req: Request, resp: Response) -> None:
         """Check, route and open the upstream stream (failover), then relay or fold it."""
         s, ctx = self.s, context(req.scope)
-        if self.api == "messages":
-            anthropic.check_headers(req.headers)
-        body = await read_json(req, s.settings.max_body_bytes)
-        if self.api == "messages":
-            internal = anthropic.parse(body, "orchestrator")
-        else:
-            internal = responses.parse(body, s.settings.max_tokens_cap, "orchestrator")
-        decision = routing.choose(s.settings, model=internal.model or "auto", language=None,
-                                  language_reason="an agent's request is routed by its model")
+        body, internal, decision = await _checked(s, self.api, req, count=False)
         ctx.log.update(route=decision.route.name, model=decision.route.model, context="raw",
                        api=self.api)
         assert s.proxy is not None
@@ -134,16 +143,7 @@ class Counts:
     async def on_post(self, req: Request, resp: Response) -> None:
         """Check, route, ask a backend, answer as it did."""
         s, ctx = self.s, context(req.scope)
-        if self.api == "messages":
-            anthropic.check_headers(req.headers)
-        body = await read_json(req, s.settings.max_body_bytes)
-        if self.api == "messages":
-            internal = anthropic.parse_count_tokens(body, "orchestrator")
-        else:
-            internal = responses.parse(body, s.settings.max_tokens_cap, "orchestrator",
-                                       kind="input_tokens")
-        decision = routing.choose(s.settings, model=internal.model or "auto",
-                                  language=None, language_reason="routed by its model")
+        body, _, decision = await _checked(s, self.api, req, count=True)
         assert s.proxy is not None
         names = decision.route.backends
         name = next((n for n in names if s.proxy.is_closed(n)), names[0])

@@ -165,7 +165,7 @@ CASES = [
     Case("integer-5000-digits", build("POST", COMPLETIONS,
                                      b'{"prompt": "x", "max_tokens": ' + b"9" * 5000 + b"}"),
          400, "invalid_json", "integer too long"),
-    # Fields of the wrong type or out of range (vps_appliance.wire.protocol).
+    # Fields of the wrong type or out of range (cerebrum.openai, cerebrum.generation.checks).
     Case("messages-missing", build("POST", CHAT, {"model": "tiny"}), 400, "invalid_request",
          "'messages' is required", "messages"),
     Case("messages-string", build("POST", CHAT, {"messages": "hi"}), 400, "invalid_request",
