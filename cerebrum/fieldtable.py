@@ -5,6 +5,7 @@ the same format) passed through for the upstream to judge."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,3 +38,24 @@ class Field:
     def is_neutral(self, value: Any) -> bool:
         """Whether `value` is one that asks for nothing (type-exact: `n: true` is not 1)."""
         return any(type(value) is type(v) and value == v for v in self.neutral)
+
+
+def cell(status: str, why: str) -> str:
+    """A table cell: the status, and why."""
+    return f"{status}: {why}" if why else status
+
+
+def as_the_backend(f: Field) -> str:
+    """The orchestrator's cell of a row whose orchestrator does what the backend does unless
+    it says otherwise."""
+    return "as the backend" if f.orchestrator is None else cell(f.orchestrator,
+                                                                 f.orchestrator_why)
+
+
+def markdown_table(fields: Iterable[Field], where: Callable[[Field], str],
+                   orchestrator: Callable[[Field], str] = as_the_backend) -> str:
+    """A format's field table in Markdown (its docs page), one row per field."""
+    rows = ["| field | endpoints | backend | orchestrator |", "|---|---|---|---|"]
+    rows += [f"| `{f.name}` | {where(f)} | {cell(f.backend, f.why)} | {orchestrator(f)} |"
+             for f in fields]
+    return "\n".join(rows) + "\n"

@@ -127,21 +127,18 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
 )}
 
 
-def _cell(status: str, why: str) -> str:
-    return f"{status}: {why}" if why else status
+def _orchestrator(f: fieldtable.Field) -> str:
+    why = f.orchestrator_why or ("sent upstream unchanged; the upstream honours or refuses it"
+                                 if f.orchestrator == PASSED else "")
+    return fieldtable.cell(str(f.orchestrator), why)
 
 
 def markdown_table() -> str:
     """docs/openai-fields.md's "OpenAI request fields" table, one row per field."""
-    rows = ["| field | endpoints | backend | orchestrator |", "|---|---|---|---|"]
-    for f in FIELDS.values():
-        where = "both" if f.kinds == BOTH else "chat" if f.kinds == CHAT else "completions"
-        orchestrator = f.orchestrator_why or (
-            "sent upstream unchanged; the upstream honours or refuses it"
-            if f.orchestrator == PASSED else "")
-        rows.append(f"| `{f.name}` | {where} | {_cell(f.backend, f.why)} | "
-                    f"{_cell(f.orchestrator, orchestrator)} |")
-    return "\n".join(rows) + "\n"
+    return fieldtable.markdown_table(
+        FIELDS.values(),
+        lambda f: "both" if f.kinds == BOTH else "chat" if f.kinds == CHAT else "completions",
+        _orchestrator)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from cerebrum import fieldtable
 from cerebrum.fieldtable import HONOURED, NO_OP, REFUSED, Field, Tier
 
 __all__ = ["FIELDS", "HONOURED", "NO_OP", "REFUSED", "Field", "Kind", "Tier"]
@@ -118,19 +119,10 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
 )}
 
 
-def _cell(status: str, why: str) -> str:
-    return f"{status}: {why}" if why else status
-
-
 def markdown_table() -> str:
     """docs/responses-fields.md's table, one row per field."""
-    rows = ["| field | endpoints | backend | orchestrator |", "|---|---|---|---|"]
-    for f in FIELDS.values():
-        where = "both" if f.kinds == BOTH else "/v1/responses"
-        orchestrator = ("as the backend" if f.orchestrator is None
-                        else _cell(f.orchestrator, f.orchestrator_why))
-        rows.append(f"| `{f.name}` | {where} | {_cell(f.backend, f.why)} | {orchestrator} |")
-    return "\n".join(rows) + "\n"
+    return fieldtable.markdown_table(FIELDS.values(),
+                                     lambda f: "both" if f.kinds == BOTH else "/v1/responses")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from agent_cases import RESPONSES_BAD as BAD
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from table_cases import matches, plain
 
 from cerebrum.generation.errors import InvalidRequest
 from cerebrum.generation.events import (
@@ -88,27 +89,10 @@ def test_the_tables_are_recorded_and_not_empty():
 
 # -- 1. requests ---------------------------------------------------------------------------
 
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
-def _matches(got: Any, want: Any, where: str) -> list[str]:
-    """Where `got` differs from `want`; a dict in `want` lists only the keys it checks."""
-    if isinstance(want, dict) and isinstance(got, dict):
-        out = []
-        for key, value in want.items():
-            if key not in got:
-                out.append(f"{where}.{key}: not in the parsed request")
-            else:
-                out.extend(_matches(got[key], value, f"{where}.{key}"))
-        return out
-    return [] if got == want else [f"{where}: expected {want!r}, got {got!r}"]
-
-
 def request_view(request: Any) -> dict[str, Any]:
     """The internal request as the tables write it: turns as [role, text, [[id, name,
     arguments]], call_id, reasoning], tools by name, tool_choice as [mode, name]."""
-    view = _plain(dataclasses.asdict(request))
+    view = plain(dataclasses.asdict(request))
     view["turns"] = [[t.role, t.text, [[c.id, c.name, c.arguments] for c in t.tool_calls],
                       t.call_id, t.reasoning] for t in request.turns]
     view["tools"] = [t.name for t in request.tools]
@@ -126,7 +110,7 @@ def request_view(request: Any) -> dict[str, Any]:
 def test_real_bodies_parse_into_the_expected_request(case, tier):
     request = parse(case["body"], CAP, tier, case.get("kind", "create"))
     assert request.kind == "chat"
-    assert _matches(request_view(request), case["expect"], case["name"]) == []
+    assert matches(request_view(request), case["expect"], case["name"]) == []
 
 
 def test_a_free_form_tool_is_offered_as_a_function_of_one_string():
