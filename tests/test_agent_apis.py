@@ -186,6 +186,28 @@ async def test_a_long_prompt_gets_pings_before_the_answer(qwen, http, monkeypatc
     assert names[-1] == b"message_stop"
 
 
+async def test_a_held_back_tool_call_is_not_a_ping_a_token(qwen, http):
+    """While a tool call's text is held back the engine reports life every token; the
+    client gets a ping at most every KEEPALIVE_SECONDS (it was one a token: 83 KB a
+    minute of pings to Claude Code)."""
+    import time
+
+    from vps_appliance.http import handlers
+    tool = {"name": "get_weather", "description": "Weather in a city.",
+            "input_schema": WEATHER["parameters"]}
+    body = {"model": QWEN, "max_tokens": 48, "stream": True, "tools": [tool],
+            "tool_choice": {"type": "tool", "name": "get_weather"},
+            "messages": [{"role": "user", "content": ASK}]}
+    started = time.monotonic()
+    async with http.post(qwen + "/v1/messages", json=body,
+                         headers={"x-api-key": "k-agents"}) as resp:
+        names = [line.removeprefix(b"event: ").strip() async for line in resp.content
+                 if line.startswith(b"event: ")]
+    elapsed = time.monotonic() - started
+    assert b"content_block_start" in names and names[-1] == b"message_stop"
+    assert names.count(b"ping") <= 1 + elapsed / handlers.KEEPALIVE_SECONDS, names
+
+
 async def test_a_free_form_tool_and_its_past_call_reach_the_model(qwen):
     patch = {"type": "custom", "name": "apply_patch", "description": "Apply a patch.",
              "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}

@@ -67,13 +67,17 @@ def _slot(request: web.Request, name: str | None) -> ModelSlot:
 
 async def _kept_alive(events: AsyncIterator[Event], interval: float) -> AsyncIterator[Event]:
     """`events`, with a `KeepAlive` whenever `interval` seconds pass without one (the pending
-    step is never cancelled, only waited for again)."""
+    step is never cancelled, only waited for again); the engine's own keep-alives (one a
+    token while tool-call text is held back) are passed on at most once an `interval`."""
+    loop = asyncio.get_running_loop()
     step: asyncio.Task[Event] | None = None
+    last = loop.time()
     try:
         while True:
             step = step or asyncio.ensure_future(anext(events))
             done, _ = await asyncio.wait({step}, timeout=interval)
             if not done:
+                last = loop.time()
                 yield KeepAlive()
                 continue
             try:
@@ -81,6 +85,9 @@ async def _kept_alive(events: AsyncIterator[Event], interval: float) -> AsyncIte
             except StopAsyncIteration:
                 return
             step = None
+            if isinstance(event, KeepAlive) and loop.time() - last < interval:
+                continue
+            last = loop.time()
             yield event
     finally:
         if step is not None and not step.done():
