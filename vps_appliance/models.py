@@ -78,7 +78,6 @@ PACKAGED: Mapping[str, PackagedModel] = MappingProxyType(
             parts=_qwen_1_5b_parts(),
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            opt_in="models-1.5b",
         ),
         "smollm2-135m-instruct": PackagedModel(
             name="smollm2-135m-instruct",

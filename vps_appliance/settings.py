@@ -205,10 +205,14 @@ def _model(table: Any, index: int) -> ModelSpec:
 
 
 def default_models() -> tuple[ModelSpec, ...]:
-    """The manifest used without a config file: every packaged model, Qwen first."""
+    """The manifest used without a config file: every packaged model, the 1.5B first (the
+    smallest that drives a coding agent: docs/agents.md), the 0.5B the low-memory choice."""
     return (
         # Qwen2.5-Coder's own window: the agents' prompts (Claude Code's first is ~21k
-        # tokens). KV cache, f16: 12 KiB a token, 384 MiB at 32k (docs/agents.md).
+        # tokens). KV cache, f16: 28 KiB a token for the 1.5B (896 MiB at 32k), 12 KiB for
+        # the 0.5B (384 MiB), allocated when a model is first used (docs/agents.md).
+        ModelSpec(name="qwen2.5-coder-1.5b-instruct", source="qwen2.5-coder-1.5b-instruct",
+                  n_ctx=32768),
         ModelSpec(name="qwen2.5-coder-0.5b-instruct", source="qwen2.5-coder-0.5b-instruct",
                   n_ctx=32768),
         ModelSpec(name="smollm2-135m-instruct", source="smollm2-135m-instruct", n_ctx=2048),

@@ -125,7 +125,7 @@ def test_routing_pinned_model_then_language_then_default():
     assert d.route.name == "codellama" and "rust" in d.reason
     d = routing.choose(s, model="auto", language=None, language_reason="no cues")
     assert d.route.name == "qwen" and "default" in d.reason
-    d = routing.choose(s, model="qwen2.5-coder-0.5b-instruct", language="rust",
+    d = routing.choose(s, model="qwen2.5-coder-1.5b-instruct", language="rust",
                        language_reason="fence")
     assert d.route.name == "qwen" and "pinned" in d.reason
     with pytest.raises(NotFound, match="'llama-9' is not routed"):

