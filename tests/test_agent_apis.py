@@ -69,8 +69,9 @@ async def test_responses_function_call_round_trip(qwen):
         calls = [item for item in first.output if item.type == "function_call"]
         assert calls and calls[0].name == "get_weather"
         assert isinstance(json.loads(calls[0].arguments), dict)
+        # tool_choice none: the 0.5B otherwise writes its call again (one call: the guard)
         second = await client.responses.create(
-            model=QWEN, tools=[WEATHER], max_output_tokens=24,
+            model=QWEN, tools=[WEATHER], tool_choice="none", max_output_tokens=24,
             input=[{"role": "user", "content": ASK}, calls[0].model_dump(exclude_none=True),
                    {"type": "function_call_output", "call_id": calls[0].call_id,
                     "output": "Sunny, 21 degrees."}])
@@ -120,8 +121,9 @@ async def test_messages_tool_round_trip_with_claude_codes_32k_max_tokens(qwen):
         uses = [b for b in first.content if b.type == "tool_use"]
         assert first.stop_reason == "tool_use" and uses and uses[0].name == "get_weather"
         assert isinstance(uses[0].input, dict)
+        # tool_choice none: the 0.5B otherwise writes its call again (one call: the guard)
         second = await client.messages.create(
-            model=QWEN, max_tokens=24, tools=[tool],
+            model=QWEN, max_tokens=24, tools=[tool], tool_choice={"type": "none"},
             messages=[{"role": "user", "content": ASK},
                       {"role": "assistant", "content": [b.model_dump() for b in first.content]},
                       {"role": "user", "content": [{"type": "tool_result",
@@ -184,6 +186,31 @@ async def test_a_long_prompt_gets_pings_before_the_answer(qwen, http, monkeypatc
     first = names.index(b"content_block_start")
     assert names[0] == b"message_start" and b"ping" in names[:first], names
     assert names[-1] == b"message_stop"
+
+
+async def test_a_small_model_writing_its_tool_call_again_is_ended_at_the_repeat(qwen, http):
+    """Claude Code's turn after a Read result (recorded): the 0.5B writes the same call
+    again and again; the answer ends at the first repeat, as one tool call."""
+    from pathlib import Path
+
+    recorded = Path(__file__).parent / "data/wire/agents/claude_code_after_read.json"
+    body = json.loads(recorded.read_text())["body"] | {
+        "model": QWEN, "stream": False, "max_tokens": 300, "temperature": 0.0}
+    async with http.post(qwen + "/v1/messages?beta=true", json=body,
+                         headers={"x-api-key": "k-agents"}) as resp:
+        made = await resp.json()
+    assert resp.status == 200, made
+    assert made["stop_reason"] == "tool_use", made  # before: "max_tokens", 300 tokens of text
+    assert [(b["type"], b["name"]) for b in made["content"]] == [("tool_use", "Read")]
+    assert made["usage"]["output_tokens"] < 150, made["usage"]
+
+
+async def test_the_stop_sequence_hit_is_named_among_several(qwen):
+    async with _anthropic(qwen) as client:
+        made = await client.messages.create(
+            model=QWEN, max_tokens=48, stop_sequences=["zzz", "5"],
+            messages=[{"role": "user", "content": "Count from 1 to 10, separated by commas."}])
+    assert (made.stop_reason, made.stop_sequence) == ("stop_sequence", "5"), made
 
 
 async def test_a_held_back_tool_call_is_not_a_ping_a_token(qwen, http):

@@ -125,11 +125,23 @@ async def test_claude_code_reads_a_file_with_its_read_tool_on_both_tiers(tiers, 
         assert not results[0].get("is_error")
 
 
+async def _prompt_tokens(http, backend: str) -> float:
+    """The backend's count of prompt tokens received (its Prometheus counter)."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with http.get(backend + "/metrics", headers=headers) as r:
+        text = await r.text()
+    line = f'cerebrum_backend_prompt_tokens_total{{model="{MODEL}"}} '
+    found = [x for x in text.splitlines() if x.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
+
+
 @_installed("aider")
-async def test_aider_edits_the_file_it_was_given_and_nothing_else_on_both_tiers(tiers,
+async def test_aider_edits_the_file_it_was_given_and_nothing_else_on_both_tiers(tiers, http,
                                                                                 tmp_path):
     source = "def rectangle_area(w, h):\n    return w * h\n"
+    sent = {}
     for tier in TIERS:
+        before = await _prompt_tokens(http, tiers["backend"])
         root, repo = _workspace(tmp_path, tier, {"geometry.py": source})
         setup = agent_clients.aider(
             root, repo, tiers[tier], MODEL,
@@ -146,3 +158,7 @@ async def test_aider_edits_the_file_it_was_given_and_nothing_else_on_both_tiers(
         assert "def rectangle_area" in edited and "def rectangle_perimeter" in edited, edited
         made = {p.name for p in repo.iterdir()} - {".git", "geometry.py", "notes.txt"}
         assert not {m for m in made if not m.startswith(".aider")}, (tier, made)
+        sent[tier] = await _prompt_tokens(http, tiers["backend"]) - before
+    # The orchestrator left aider's prompt as it was: the backend got as many prompt tokens
+    # through it as straight (the issue saw 793 against 1.6k: the system prompt rewritten).
+    assert sent["backend"] > 500 and sent["orchestrator"] == sent["backend"], sent

@@ -17,8 +17,9 @@ as Claude Code adds them up; the server writes no separate cache, so
 A generation that ran out of context ends with an `error` event saying "prompt is too long"
 (never a `max_tokens` stop: the client asked for more and the answer is cut by the context,
 which Claude Code answers by compacting); a `Failure`, with an `api_error` event. The SDK
-raises on either. The internal `Finish` does not say which stop sequence matched: with one
-stop sequence it is named, with several `stop_sequence` is null.
+raises on either. A stop sequence that ended the answer is named in `stop_sequence` (the
+finish's `stopping_word`; from an upstream that does not say, the only one asked for, or
+null).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Render:
     def _stop(self, finish: Finish) -> tuple[str, str | None]:
         if finish.reason == "stop" and finish.timing.stop_type == "word":
             one = self.stop_sequences[0] if len(self.stop_sequences) == 1 else None
-            return "stop_sequence", one
+            return "stop_sequence", finish.timing.stopping_word or one
         return STOP_REASONS.get(finish.reason, "end_turn"), None
 
     def _fail(self, status: int, message: str) -> list[StreamEvent]:

@@ -74,6 +74,7 @@ class Timing:
     tokens_cached: int = 0  # tokens the context holds afterwards
     tokens_per_second: float | None = None
     stop_type: StopType = "none"
+    stopping_word: str = ""  # the stop sequence that ended it (stop_type "word")
 
 
 @dataclass(frozen=True)

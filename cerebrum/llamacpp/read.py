@@ -15,6 +15,10 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _word(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _seconds(timings: dict[str, Any], key: str) -> float:
     value = timings.get(key)
     return value / 1000 if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
@@ -37,7 +41,7 @@ def finish(chunk: dict[str, Any]) -> Finish:
                     predict_seconds=_seconds(timings, "predicted_ms"),
                     tokens_cached=_int(chunk.get("tokens_cached")),
                     tokens_per_second=rate if isinstance(rate, int | float) else None,
-                    stop_type=stop_type)
+                    stop_type=stop_type, stopping_word=_word(chunk.get("stopping_word")))
     return Finish("length" if stop_type == "limit" else "stop", usage, 0, timing)
 
 

@@ -67,7 +67,7 @@ class Reply:
             "index": 0, "content": content, "id_slot": 0, "stop": True, "model": self.model,
             "tokens_predicted": usage.completion_tokens, "tokens_evaluated": self.n_prompt,
             "generation_settings": self.generation_settings, "truncated": self.truncated,
-            "stop_type": timing.stop_type, "stopping_word": "",
+            "stop_type": timing.stop_type, "stopping_word": timing.stopping_word,
             "tokens_cached": timing.tokens_cached,
             "timings": timings(usage.prompt_tokens - usage.cached_tokens, timing.prompt_seconds,
                                usage.completion_tokens, timing.predict_seconds,

@@ -411,6 +411,8 @@ def test_stop_reasons_and_the_stop_sequence():
     cases = [(Finish("length", USAGE), (), ("max_tokens", None)),
              (Finish("stop", USAGE, timing=word), ("END",), ("stop_sequence", "END")),
              (Finish("stop", USAGE, timing=word), ("A", "B"), ("stop_sequence", None)),
+             (Finish("stop", USAGE, timing=Timing(stop_type="word", stopping_word="B")),
+              ("A", "B"), ("stop_sequence", "B")),
              (Finish("stop", USAGE, timing=Timing(stop_type="eos")), ("END",),
               ("end_turn", None))]
     for finish, stops, want in cases:

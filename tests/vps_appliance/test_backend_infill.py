@@ -116,6 +116,7 @@ async def test_stops_at_n_predict_and_at_a_stop_string(qwen, http):
     async with http.post(qwen + "/infill", json=body) as resp:
         data = await resp.json()
     assert data["stop_type"] == "word" and "b" not in data["content"]
+    assert data["stopping_word"] == "b"  # as llama-server names it
 
 
 async def test_prefix_over_budget_is_cut_and_reported(start_backend, qwen_path, http):

@@ -149,6 +149,7 @@ def test_stop_scanner_flushes_a_held_prefix_at_the_end():
 def test_stop_scanner_picks_the_earliest_of_several_stops():
     s = StopScanner(("bb", "a"))
     assert s.feed("xxbba") == "xx"
+    assert s.word == "bb"  # the stop that was hit, as llama-server's stopping_word
 
 
 def test_chat_chunks_have_openai_shape_with_request_id():

@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import base_url, spec, sse_events
 
-from vps_appliance.engine.tools import Parser
+from vps_appliance.engine.tools import Parser, RepeatGuard
 from vps_appliance.settings import Sampling
 
 CHAT = "/v1/chat/completions"
@@ -66,6 +66,40 @@ def test_an_answer_of_bare_json_naming_a_tool_is_a_call():
     other = Parser(names=frozenset({"f"}))
     other.feed('{"name": "g", "arguments": {}}')
     assert other.flush() == ('{"name": "g", "arguments": {}}', [])
+
+
+READ = '{"name": "Read", "arguments": {"file_path": "notes.txt", "limit": 10}}'
+
+
+def _fed(guard: RepeatGuard, text: str, step: int = 4) -> int | None:
+    """Where (characters fed) the guard stopped the answer, or None."""
+    for at in range(0, len(text), step):
+        if guard.feed(text[at:at + step]):
+            return at + step
+    return None
+
+
+def test_an_answer_writing_the_same_call_again_ends_there():
+    # What Qwen2.5-Coder-0.5B wrote after Claude Code's Read result: the call, again and
+    # again (11,461 tokens in 5 minutes, held back as bare JSON, until Claude Code gave up).
+    loop = (READ + "\n") * 20
+    for step in (1, 3, 4, 7, 16):  # pieces of any size: the next copy may have begun
+        stopped = _fed(RepeatGuard(), loop, step)
+        assert stopped is not None and len(READ) < stopped <= 2 * len(READ) + 1 + step
+        parser = Parser(names=frozenset({"Read"}))
+        parser.feed(loop[:stopped])
+        assert [c.name for c in parser.flush()[1]] == ["Read"], step  # one call, not two
+    tagged = f"<tool_call>\n{READ}\n</tool_call>\n" * 3
+    assert _fed(RepeatGuard(), tagged) is not None
+
+
+def test_different_calls_prose_and_code_go_on():
+    other = READ.replace("notes.txt", "other.txt")
+    for text in (READ + "\n" + other + "\n",  # two different calls: parallel calls
+                 'Use {"a": 1} then {"a": 1} again.',  # prose: not a call
+                 "```js\nif (a) { f(); }\nif (a) { f(); }\n```",  # code that repeats
+                 f"<tool_call>{READ}</tool_call>{{}}{{}}"):
+        assert _fed(RepeatGuard(), text) is None, text
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ class Answer:
         timing = Timing(prompt_seconds=done.prompt_seconds, predict_seconds=done.predict_seconds,
                         tokens_cached=done.tokens_cached,
                         tokens_per_second=done.decode_tokens_per_second,
-                        stop_type=done.stop_type)  # type: ignore[arg-type]
+                        stop_type=done.stop_type,  # type: ignore[arg-type]
+                        stopping_word=done.stopping_word)
         out.append(Finish(reason, done.usage, done.index, timing))  # type: ignore[arg-type]
         return out

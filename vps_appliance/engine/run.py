@@ -89,7 +89,8 @@ async def _with_options(control: Control, model: LoadedModel, req: Request, max_
         presence_penalty=s.presence_penalty, frequency_penalty=s.frequency_penalty,
         grammar=grammar)
     return dataclasses.replace(control, samplers=samplers, n=req.n,
-                               top_logprobs=req.top_logprobs if req.logprobs else None)
+                               top_logprobs=req.top_logprobs if req.logprobs else None,
+                               repeated_calls_end=tooling.active)
 
 
 async def prepare(model: LoadedModel, spec: ModelSpec, req: Request, max_n: int, *,

@@ -31,7 +31,7 @@ from cerebrum.generation.events import Usage
 from ..errors import ModelLoadError, Overloaded
 from ..metrics import Metrics
 from ..settings import ModelSpec
-from . import logprobs, prompt_cache
+from . import logprobs, prompt_cache, tools
 from .chat import ChatFormatter, make_formatter, renders_tools
 from .decode import decode, invariant_batch
 from .fim import IndentGuard
@@ -121,6 +121,7 @@ class Done:
     usage: Usage
     decode_tokens_per_second: float | None
     stop_type: str = "none"  # llama-server's: eos, word, limit, none
+    stopping_word: str = ""  # the stop sequence hit (stop_type "word")
     prompt_seconds: float = 0.0  # start of the worker's turn to the first sampled token
     predict_seconds: float = 0.0  # first to last sampled token
     tokens_cached: int = 0  # tokens the context holds afterwards
@@ -143,6 +144,7 @@ class Control:
     prediction: tuple[int, ...] = ()  # tokens the answer is expected to repeat
     top_logprobs: int | None = None  # None: no logprobs; else alternatives per token
     n: int = 1  # choices, generated one after another on the evaluated prompt
+    repeated_calls_end: bool = False  # tools offered: an answer writing a call again ends
 
 
 @dataclass(frozen=True)
@@ -344,6 +346,7 @@ class ModelSlot:
         first_at = last_at = None
         cancelled = False
         stop_tokens, indent = control.stop_tokens, IndentGuard(control.n_indent)
+        repeats = tools.RepeatGuard() if control.repeated_calls_end else None
         chain = build_chain(model.vocab, llm.n_vocab(), control.samplers.for_context(model.n_ctx),
                             temperature=params.temperature, top_k=params.top_k,
                             top_p=params.top_p, min_p=params.min_p,
@@ -388,6 +391,9 @@ class ModelSlot:
                 if scanner.stopped:
                     finish, stop_type = "stop", "word"
                     break
+                if repeats is not None and repeats.feed(text):
+                    finish, stop_type = "stop", "none"
+                    break
                 if indent.stopped or (deadline is not None and "\n" in text
                                       and last_at - first_at > deadline):
                     finish = "stop"
@@ -419,6 +425,7 @@ class ModelSlot:
             self._metrics.accepted_tokens.labels(name).inc(stats.accepted)
         ended = self._clock()
         delivered = handoff.put(Done(finish, usage, rate, stop_type=stop_type,
+                                     stopping_word=scanner.word,
                                      prompt_seconds=(first_at or ended) - started,
                                      predict_seconds=ended - (first_at or ended),
                                      tokens_cached=llm.n_tokens, index=index))

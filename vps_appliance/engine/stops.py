@@ -12,17 +12,19 @@ class StopScanner:
     stops: tuple[str, ...]
     _held: str = field(default="", init=False)
     stopped: bool = field(default=False, init=False)
+    word: str = field(default="", init=False)  # the stop that was hit (the earliest in the text)
 
     def feed(self, text: str) -> str:
         """Add `text`; return the part that can be emitted now."""
         if self.stopped:
             return ""
         buf = self._held + text
-        hits = [i for s in self.stops if (i := buf.find(s)) >= 0]
+        hits = [(i, s) for s in self.stops if (i := buf.find(s)) >= 0]
         if hits:
+            at, self.word = min(hits, key=lambda hit: hit[0])
             self.stopped = True
             self._held = ""
-            return buf[: min(hits)]
+            return buf[:at]
         hold = self._partial_stop_len(buf)
         self._held = buf[len(buf) - hold :] if hold else ""
         return buf[: len(buf) - hold]

@@ -186,6 +186,8 @@ class Parser:
     _bare: bool | None = None  # the answer is bare JSON (None: not known yet)
 
     def _take(self, call: ToolCall) -> list[ToolCall]:
+        if any(_same(call, taken) for taken in self.calls):
+            return []  # the same call written again (RepeatGuard ends such an answer)
         if self.parallel or not self.calls:
             self.calls.append(call)
             return [call]
@@ -239,6 +241,62 @@ class Parser:
         return held, []
 
 
+def _same(a: ToolCall, b: ToolCall) -> bool:
+    """Whether two calls name the same tool with the same arguments."""
+    return a.name == b.name and _normal(a.arguments) == _normal(b.arguments)
+
+
+def _normal(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
+
+
+@dataclass
+class RepeatGuard:
+    """Ends an answer that writes the same tool call a second time: small models, after a
+    tool's result, write the call they made again and again (as bare JSON, which is held back
+    until the answer ends) until the context is full — minutes of silence for the agent.
+
+    Fed the answer's text as it is generated; only an answer that starts as a bare call or
+    holds a `<tool_call>` block is looked at, and only when a piece closes an object."""
+
+    _text: str = ""
+    _bare: bool | None = None
+    stopped: bool = False
+
+    def feed(self, text: str) -> bool:
+        """Add `text`; whether the answer now repeats a call."""
+        if self.stopped or not text:
+            return self.stopped
+        self._text += text
+        if self._bare is None:
+            self._bare = _looks_bare(self._text)
+        if "}" not in text or not (self._bare or OPEN in self._text):
+            return False
+        payloads = _bare_payloads(self._text) if self._bare else [
+            block for block in self._text.split(OPEN)[1:] if CLOSE in block]
+        seen = [_normal(p.split(CLOSE)[0]) for p in payloads]
+        self.stopped = any(v in seen[:i] for i, v in enumerate(seen) if isinstance(v, dict))
+        return self.stopped
+
+
+def _bare_payloads(text: str) -> list[str]:
+    """The complete JSON objects an answer of bare calls holds so far, in order."""
+    text = text.strip().removeprefix("```").removeprefix("json")
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        try:
+            _, end = decoder.raw_decode(text, at)
+        except ValueError:
+            return out
+        out.append(text[at:end])
+        at = end
+
+
 def _looks_bare(text: str) -> bool | None:
     """Whether an answer starts as a bare call, `{"name"`, maybe in a ```json fence (None:
     too little text to tell)."""
@@ -265,11 +323,12 @@ def _looks_bare(text: str) -> bool | None:
 
 def _bare_calls(text: str, names: frozenset[str]) -> list[ToolCall]:
     """The calls of a text that is only JSON objects naming offered tools (maybe in a code
-    fence); [] otherwise."""
+    fence); [] otherwise. An unfinished object that begins one of the calls again (where
+    `RepeatGuard` ended the answer) is left out."""
     text = text.strip()
     if text.startswith("```") and text.endswith("```"):
         text = text[3:-3].removeprefix("json")
-    decoder, calls, at = json.JSONDecoder(), [], 0
+    decoder, calls, at, raws = json.JSONDecoder(), [], 0, []
     while True:
         while at < len(text) and text[at].isspace():
             at += 1
@@ -278,7 +337,9 @@ def _bare_calls(text: str, names: frozenset[str]) -> list[ToolCall]:
         try:
             _, end = decoder.raw_decode(text, at)
         except ValueError:
-            return []
+            rest = text[at:]
+            return calls if any(raw.startswith(rest) for raw in raws) else []
+        raws.append(text[at:end])
         call = _call(text[at:end])
         if call is None or call.name not in names:
             return []
