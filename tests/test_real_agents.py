@@ -74,20 +74,27 @@ def _workspace(tmp_path: Path, tier: str, files: dict[str, str]) -> tuple[Path, 
     return root, agent_clients.repository(root, files)
 
 
+async def _reads_notes(build, url: str, tmp_path: Path, tier: str, prompt: str,
+                       *options: str) -> list[dict]:
+    """Run an agent (`build`: agent_clients.codex or .claude_code) on a repository holding
+    notes.txt; what it printed as JSON lines, once it exited 0."""
+    root, repo = _workspace(tmp_path, tier, {"notes.txt": NOTES})
+    ran = await agent_clients.run(build(root, repo, url, MODEL, prompt, KEY, *options), repo,
+                                  TIMEOUT)
+    assert ran.status == 0, (tier, ran.output[-3000:])
+    return _lines(ran.output)
+
+
 @_installed("codex")
 async def test_codex_exec_reads_a_file_with_its_shell_tool_on_both_tiers(tiers, tmp_path):
     for tier in TIERS:
-        root, repo = _workspace(tmp_path, tier, {"notes.txt": NOTES})
-        setup = agent_clients.codex(
-            root, repo, tiers[tier], MODEL,
+        events = await _reads_notes(
+            agent_clients.codex, tiers[tier], tmp_path, tier,
             "Run the shell command `cat notes.txt` and tell me the secret word it prints.",
-            KEY, "--json")
-        ran = await agent_clients.run(setup, repo, TIMEOUT)
-        events = _lines(ran.output)
-        assert ran.status == 0, (tier, ran.output[-3000:])
+            "--json")
         kinds = [e.get("type") for e in events]
         assert "turn.completed" in kinds and "turn.failed" not in kinds, (tier, kinds)
-        assert "error" not in kinds, (tier, ran.output[-3000:])  # a stream or protocol error
+        assert "error" not in kinds, (tier, events)  # a stream or protocol error
         items = [e["item"] for e in events if e.get("type") == "item.completed"]
         commands = [i for i in items if i.get("type") == "command_execution"]
         assert commands and commands[0]["exit_code"] == 0, (tier, items)
@@ -104,14 +111,10 @@ async def test_codex_exec_reads_a_file_with_its_shell_tool_on_both_tiers(tiers, 
 @_installed("claude")
 async def test_claude_code_reads_a_file_with_its_read_tool_on_both_tiers(tiers, tmp_path):
     for tier in TIERS:
-        root, repo = _workspace(tmp_path, tier, {"notes.txt": NOTES})
-        setup = agent_clients.claude_code(
-            root, repo, tiers[tier], MODEL,
-            "Read the file notes.txt and tell me the secret word in it.", KEY,
+        events = await _reads_notes(
+            agent_clients.claude_code, tiers[tier], tmp_path, tier,
+            "Read the file notes.txt and tell me the secret word in it.",
             "--tools", "Read", "--output-format", "stream-json", "--verbose")
-        ran = await agent_clients.run(setup, repo, TIMEOUT)
-        events = _lines(ran.output)
-        assert ran.status == 0, (tier, ran.output[-3000:])
         result = next(e for e in events if e.get("type") == "result")
         assert result["subtype"] == "success" and not result["is_error"], (tier, result)
         assert result["result"].strip() and result["num_turns"] >= 2
