@@ -22,6 +22,7 @@ with the reason, only where its agent could not be installed (a registry out of 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import agent_clients
@@ -69,9 +70,15 @@ def _lines(output: str) -> list[dict]:
 
 
 def _workspace(tmp_path: Path, tier: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """The agent's own directory for `tier`, and a fresh repository of `files` at one path
+    for every tier: the agents write their working directory into the prompt, and greedy
+    decoding of a prompt that differs by a path may choose otherwise (Codex once answered
+    without its tool through the orchestrator, from ".../orchestrator/repo")."""
     root = tmp_path / tier
     root.mkdir()
-    return root, agent_clients.repository(root, files)
+    shutil.rmtree(tmp_path / "work", ignore_errors=True)
+    (tmp_path / "work").mkdir()
+    return root, agent_clients.repository(tmp_path / "work", files)
 
 
 async def _reads_notes(build, url: str, tmp_path: Path, tier: str, prompt: str,
