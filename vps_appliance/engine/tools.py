@@ -282,9 +282,8 @@ class RepeatGuard:
         return self.stopped
 
 
-def _bare_payloads(text: str) -> list[str]:
-    """The complete JSON objects an answer of bare calls holds so far, in order."""
-    text = text.strip().removeprefix("```").removeprefix("json")
+def _objects(text: str) -> tuple[list[str], str]:
+    """The complete JSON objects `text` begins with, in order, and what follows them."""
     decoder, out, at = json.JSONDecoder(), [], 0
     while True:
         while at < len(text) and text[at].isspace():
@@ -292,9 +291,14 @@ def _bare_payloads(text: str) -> list[str]:
         try:
             _, end = decoder.raw_decode(text, at)
         except ValueError:
-            return out
+            return out, text[at:]
         out.append(text[at:end])
         at = end
+
+
+def _bare_payloads(text: str) -> list[str]:
+    """The complete JSON objects an answer of bare calls holds so far, in order."""
+    return _objects(text.strip().removeprefix("```").removeprefix("json"))[0]
 
 
 def _looks_bare(text: str) -> bool | None:
@@ -328,23 +332,16 @@ def _bare_calls(text: str, names: frozenset[str]) -> list[ToolCall]:
     text = text.strip()
     if text.startswith("```") and text.endswith("```"):
         text = text[3:-3].removeprefix("json")
-    decoder, calls, at, raws = json.JSONDecoder(), [], 0, []
-    while True:
-        while at < len(text) and text[at].isspace():
-            at += 1
-        if at == len(text):
-            return calls
-        try:
-            _, end = decoder.raw_decode(text, at)
-        except ValueError:
-            rest = text[at:]
-            return calls if any(raw.startswith(rest) for raw in raws) else []
-        raws.append(text[at:end])
-        call = _call(text[at:end])
+    raws, rest = _objects(text)
+    if rest and not any(raw.startswith(rest) for raw in raws):
+        return []
+    calls = []
+    for raw in raws:
+        call = _call(raw)
         if call is None or call.name not in names:
             return []
         calls.append(call)
-        at = end
+    return calls
 
 
 def _partial_suffix(text: str, marker: str) -> int:
