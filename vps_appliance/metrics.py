@@ -43,6 +43,18 @@ class Metrics:
             ["model"], registry=r, buckets=(1, 2, 5, 10, 20, 40, 60, 80, 120, 200, 400))
         self.queue_depth = Gauge(PREFIX + "queue_depth", "Requests waiting for a model",
                                  ["model"], registry=r)
+        self.sequences_in_use = Gauge(
+            PREFIX + "sequences_in_use", "Sequences of the model's context holding a generation",
+            ["model"], registry=r)
+        self.prompt_tokens_pending = Gauge(
+            PREFIX + "prompt_tokens_pending",
+            "Prompt tokens admitted and not yet evaluated", ["model"], registry=r)
+        self.batch_tokens = Histogram(
+            PREFIX + "batch_tokens", "Tokens evaluated per decode step", ["model"], registry=r,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048))
+        self.batch_sequences = Histogram(
+            PREFIX + "batch_sequences", "Sequences taking part in a decode step", ["model"],
+            registry=r, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
         self.in_flight = Gauge(PREFIX + "in_flight", "Requests being served", registry=r)
         self.cancelled = Counter(PREFIX + "generations_cancelled",
                                  "Generations stopped early because the client went away",

@@ -36,6 +36,8 @@ from .models import PACKAGED, default_cache_dir
 FIM_LAYOUTS: tuple[str, ...] = ("psm", "spm")
 
 ENV_PREFIX = "CEREBRUM_BACKEND_"
+# The least KV a sequence is worth running with (a short prompt and its answer).
+MIN_CELLS_PER_SEQUENCE = 64
 CHAT_FORMATS = ("auto", "chatml", "llama-2", "none")
 
 
@@ -87,6 +89,15 @@ class ModelSpec:
     speculative: str = "auto"
     draft_min: int = 4  # the shortest draft worth verifying (engine/speculative.py)
     draft_max: int = 47  # drafts are 7, 11, 15, … 47 tokens: engine/speculative.py says why
+    # Generations run at once, batched into one decode step (engine/decoding/scheduler.py). The KV
+    # cache is one pool of n_ctx cells shared by the sequences (an agent's 20k-token prompt
+    # can take most of it while an editor's completions take a few hundred), so more
+    # sequences cost no KV memory: 4, as llama-server's `-np` auto; docs/configuration.md.
+    parallel: int = 4
+    # Tokens one decode step evaluates at most: the running sequences' next tokens first,
+    # then chunks of the prompts being evaluated; it bounds how long a long prompt holds up
+    # the streams (docs/benchmarks.md#concurrency).
+    step_tokens: int = 128
     sampling: Sampling = field(default_factory=Sampling)
 
 
@@ -146,6 +157,8 @@ _MODEL_KEYS: dict[str, type] = {
     "speculative": str,
     "draft_min": int,
     "draft_max": int,
+    "parallel": int,
+    "step_tokens": int,
 }
 _SAMPLING_KEYS: dict[str, type] = {
     "temperature": float,
@@ -201,6 +214,12 @@ def _model(table: Any, index: int) -> ModelSpec:
     check_range(f"{where}.n_threads", spec.n_threads, 1, 1024)
     check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)
     check_range(f"{where}.prompt_cache_bytes", spec.prompt_cache_bytes, 0)
+    check_range(f"{where}.parallel", spec.parallel, 1, 64)
+    check_range(f"{where}.step_tokens", spec.step_tokens, 1, 1 << 16)
+    if spec.n_ctx < MIN_CELLS_PER_SEQUENCE * spec.parallel:
+        raise ConfigError(f"{where}.parallel: {spec.parallel} sequences need n_ctx of at least "
+                          f"{MIN_CELLS_PER_SEQUENCE * spec.parallel} ({MIN_CELLS_PER_SEQUENCE} "
+                          f"KV cells each), n_ctx is {spec.n_ctx}")
     return spec
 
 

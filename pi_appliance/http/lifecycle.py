@@ -52,10 +52,19 @@ class RequestContext(context_.RequestContext):
 @dataclass
 class Load:
     """Admitted requests in flight, for shedding. `admit` checks and takes a place in one
-    step (no await between), so a burst admits exactly `limit` and a refusal never counts."""
+    step (no await between), so a burst admits exactly `limit` and a refusal never counts.
+    The limit is `max_concurrent`, or the generations the backends report they run at once
+    (`capacity`) when that is more: several clients reach a backend's sequences instead of
+    being shed here."""
 
-    limit: int
+    floor: int
     in_flight: int = 0
+    capacity: Callable[[], int] = lambda: 0
+
+    @property
+    def limit(self) -> int:
+        """Requests admitted at most now."""
+        return max(self.floor, self.capacity())
 
     def admit(self) -> bool:
         """Take a place if one is free."""

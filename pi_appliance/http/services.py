@@ -67,6 +67,7 @@ class Services:
         """Set up the proxy and the token counter, and start the pipeline's workers without
         waiting for them (ASGI lifespan startup)."""
         self.proxy = Proxy(self.settings, self.upstream, self.metrics, self.clock)
+        self.load.capacity = self.proxy.balancer.capacity
         self.counter = TokenCounter(self.upstream, self.settings.timeouts.connect + 5.0,
                                     self.metrics)
         self.workers = WorkerPool(self.settings.pipeline.workers)

@@ -1,6 +1,7 @@
 """Spreading a route's requests over its backends: least outstanding requests per unit of
-weight, ties taken in turn. The order is pure (`order`); `Balancer` keeps the counts, one per
-process, created at startup with the proxy."""
+capacity (its weight times the sequences it reports: generations its model runs at once),
+ties taken in turn. The order is pure (`order`); `Balancer` keeps the counts and the reported
+sequences, one per process, created at startup with the proxy."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class Balancer:
     def __init__(self, weights: Mapping[str, int], listener: Listener | None = None):
         self._weights = dict(weights)
         self._outstanding = dict.fromkeys(self._weights, 0)
+        self._sequences = dict.fromkeys(self._weights, 1)  # until a backend says
         self._next: dict[str, int] = {}  # route → index its next tie starts at
         self._listener = listener
 
@@ -68,9 +70,18 @@ class Balancer:
         """Requests `name` has in flight through this process."""
         return self._outstanding[name]
 
+    def learn(self, name: str, sequences: int) -> None:
+        """`name` reported how many generations it runs at once."""
+        self._sequences[name] = sequences
+
+    def capacity(self) -> int:
+        """Generations the backends run at once, as they last reported (1 each until then)."""
+        return sum(self._sequences.values())
+
     def order(self, route: str, backends: Sequence[str]) -> list[str]:
         """`route`'s backends in the order to try them now (see `order`)."""
-        return order([Candidate(b, self._outstanding[b], self._weights[b]) for b in backends],
+        return order([Candidate(b, self._outstanding[b], self._weights[b] * self._sequences[b])
+                      for b in backends],
                      self._next.get(route, 0) % max(1, len(backends)))
 
     def take(self, route: str, backends: Sequence[str], name: str) -> Lease:

@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from cerebrum import jsonwire
+from cerebrum.capacity import sequences
 from cerebrum.sse import MalformedStream, events
 
 from ..errors import UpstreamError, UpstreamRejected
@@ -81,12 +82,14 @@ async def _raise_for(resp: aiohttp.ClientResponse, backend: Backend) -> None:
 
 async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
                  payload: dict[str, Any], request_id: str, *, first_token: float,
-                 between_tokens: float, last: Callable[[dict[str, Any]], bool] | None = None
+                 between_tokens: float, last: Callable[[dict[str, Any]], bool] | None = None,
+                 capacity: Callable[[int], None] | None = None
                  ) -> AsyncGenerator[dict[str, Any], None]:
     """POST a streaming request and yield its chunks; UpstreamError on any failure.
 
     The stream ends at `[DONE]`, or after the chunk `last` says is the last one (llama.cpp's
     native endpoints, like /infill, end with a `"stop": true` chunk and no `[DONE]`).
+    `capacity` hears the sequences the backend reports (its answer's header), busy or not.
 
     A stream read to its end gives its connection back to the pool (the next request skips
     the TCP handshake, a round trip over the tailnet); leaving the iteration early (the client
@@ -102,6 +105,8 @@ async def stream(session: aiohttp.ClientSession, backend: Backend, path: str,
         async with asyncio.timeout_at(first_by):
             resp = await _post(session, backend, path, {**payload, "stream": True},
                                request_id)
+            if capacity is not None and (n := sequences(resp.headers)) is not None:
+                capacity(n)
             if resp.status >= 400:
                 await _raise_for(resp, backend)
         chunks = aiter(events(_lines(resp.content, first_by, between_tokens)))

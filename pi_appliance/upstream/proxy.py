@@ -131,7 +131,8 @@ class Proxy:
             chunks = client.stream(self._session(), backend, PATHS[kind],
                                    {**payload, "model": route.model}, request_id,
                                    first_token=first_token,
-                                   between_tokens=timeouts.between_tokens, last=last)
+                                   between_tokens=timeouts.between_tokens, last=last,
+                                   capacity=lambda n, name=name: self.balancer.learn(name, n))
             try:
                 first = await anext(chunks)
             except UpstreamError as exc:

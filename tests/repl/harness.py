@@ -46,12 +46,13 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None
     raise AssertionError(f"{url} did not come up")
 
 
-def supervise_argv(tmp: Path, model: Path, max_tokens: int = 8, orchestrator_extra: str = ""
-                   ) -> tuple[list[str], int, int]:
+def supervise_argv(tmp: Path, model: Path, max_tokens: int = 8, orchestrator_extra: str = "",
+                   parallel: int = 4) -> tuple[list[str], int, int]:
     """`python -m cerebrum.supervise` for one model: its argv, backend and orchestrator ports."""
     bport, oport = free_port(), free_port()
     (tmp / "backend.toml").write_text(
         f'[[models]]\nname = "tiny"\npath = "{model}"\nn_ctx = 4096\nn_threads = 2\n'
+        f"parallel = {parallel}\n"
         f"[models.sampling]\ntemperature = 0.0\nmax_tokens = {max_tokens}\n")
     (tmp / "orchestrator.toml").write_text(f"""{orchestrator_extra}
 default_max_tokens = {max_tokens}
@@ -70,10 +71,10 @@ n_ctx = 4096
              "--backend-port", str(bport), "--orchestrator-port", str(oport)], bport, oport)
 
 
-def supervise(tmp: Path, model: Path, max_tokens: int = 8, orchestrator_extra: str = ""
-              ) -> Iterator[tuple[str, str]]:
+def supervise(tmp: Path, model: Path, max_tokens: int = 8, orchestrator_extra: str = "",
+              parallel: int = 4) -> Iterator[tuple[str, str]]:
     """Run the supervisor with one model; yield the two base URLs."""
-    argv, bport, oport = supervise_argv(tmp, model, max_tokens, orchestrator_extra)
+    argv, bport, oport = supervise_argv(tmp, model, max_tokens, orchestrator_extra, parallel)
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -111,8 +112,9 @@ def keyed_services(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="module")
 def slow_services(smollm2: Path, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[tuple[str, str]]:
-    """The same with SmolLM2 and 3000 tokens an answer: long enough to cancel."""
-    yield from supervise(tmp_path_factory.mktemp("slow"), smollm2, max_tokens=3000)
+    """The same with SmolLM2 and 3000 tokens an answer: long enough to cancel; one sequence
+    (the orchestrator's own `max_concurrent`, 2, is then its limit)."""
+    yield from supervise(tmp_path_factory.mktemp("slow"), smollm2, max_tokens=3000, parallel=1)
 
 
 @pytest.fixture(scope="module")

@@ -104,7 +104,9 @@ async def test_models_health_and_metrics(tiny, http):
     async with http.get(tiny + "/health") as resp:
         health = await resp.json()
     assert resp.status == 200 and health["models"] == [
-        {"name": "tiny", "loaded": False, "busy": False, "waiting": 0}]
+        {"name": "tiny", "loaded": False, "busy": False, "waiting": 0, "sequences": 4,
+         "in_use": 0, "prompt_tokens_pending": 0, "kv_cells": 256, "kv_cells_used": 0,
+         "batch_tokens": 0}]
     async with http.post(tiny + COMPLETIONS, json={"prompt": "x", "max_tokens": 3}) as resp:
         usage = (await resp.json())["usage"]
     async with http.get(tiny + "/v1/models") as resp:

@@ -67,7 +67,9 @@ def test_health_metrics_and_models_answer_before_llama_cpp_loads_and_a_completio
     status, body = seen["/health"]
     assert status == "HTTP/1.1 200 OK"
     assert json.loads(body)["models"] == [
-        {"name": "smol", "loaded": False, "busy": False, "waiting": 0}]
+        {"name": "smol", "loaded": False, "busy": False, "waiting": 0, "sequences": 4,
+         "in_use": 0, "prompt_tokens_pending": 0, "kv_cells": 512, "kv_cells_used": 0,
+         "batch_tokens": 0}]
     assert seen["/metrics"][0] == "HTTP/1.1 200 OK"
     assert 'cerebrum_backend_model_loaded{model="smol"} 0.0' in seen["/metrics"][1]
     assert [m["id"] for m in json.loads(seen["/v1/models"][1])["data"]] == ["smol"]

@@ -12,7 +12,7 @@ import pytest
 from conftest import base_url, metric, spec
 from tiny_gguf import write_tiny_llama
 
-from vps_appliance.engine.slots import Handoff, Piece
+from vps_appliance.engine.decoding.job import Handoff, Piece
 from vps_appliance.settings import Sampling
 
 COMPLETIONS = "/v1/completions"
@@ -111,12 +111,38 @@ async def test_a_slow_reader_that_keeps_reading_gets_the_whole_stream(
     assert await metric(http, url, STALLED, model="tiny") == 0
 
 
-async def test_cancel_releases_a_worker_blocked_on_a_full_handoff():
-    handoff = Handoff(asyncio.get_running_loop(), 1)
-    assert handoff.put(Piece("a"))  # fills the buffer; nobody consumes it
-    blocked = asyncio.create_task(asyncio.to_thread(handoff.put, Piece("b")))
-    await asyncio.sleep(0.05)
-    assert not blocked.done()  # the worker waits for room, as it should
+async def test_a_full_handoff_holds_back_its_sequence_without_blocking_the_loop():
+    woken = []
+    handoff = Handoff(asyncio.get_running_loop(), 1, wake=lambda: woken.append(True))
+    assert handoff.put(Piece("a")) and not handoff.ready()  # full: sit out the next steps
+    assert handoff.put(Piece("b"))  # a step's last events still queue, never block
+    assert await handoff.get() == Piece("a") and not handoff.ready() and not woken
+    assert await handoff.get() == Piece("b") and handoff.ready() and woken == [True]
     handoff.cancel()  # what closing the consumer's generator does
-    async with asyncio.timeout(10):
-        assert await blocked is False  # released, and told the consumer has gone
+    assert woken == [True, True] and handoff.put(Piece("c")) is False
+
+
+async def test_a_stalled_client_holds_up_no_other_stream(start_backend, endless_model, http):
+    """Two sequences: while one client reads nothing, the other's answer streams to its end
+    (the stalled one is dropped only later, at its write timeout)."""
+    server = await start_backend(dataclasses.replace(endless_spec(endless_model), parallel=2),
+                                 write_timeout=30.0, token_buffer=4)
+    url = base_url(server)
+    loop = asyncio.get_running_loop()
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.setblocking(False)
+        await loop.sock_connect(stalled, ("127.0.0.1", server.port))
+        await loop.sock_sendall(stalled, streaming_request(server.port))
+
+        async def streaming() -> bool:
+            async with http.get(url + "/health") as resp:
+                return (await resp.json())["models"][0]["in_use"] == 1
+
+        await wait_for(streaming, "the stalled client's generation runs")
+        body = {"model": "tiny", "prompt": "x", "stream": True, "max_tokens": 300}
+        async with http.post(url + COMPLETIONS, json=body) as resp:
+            assert resp.status == 200
+            received = await resp.read()
+        assert received.endswith(b"data: [DONE]\n\n")
+        assert await metric(http, url, STALLED, model="tiny") == 0  # still stalled, not dropped

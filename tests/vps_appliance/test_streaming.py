@@ -33,7 +33,7 @@ async def wait_for(predicate, what: str, timeout: float = 60.0):
 
 @pytest.fixture
 async def smol(start_backend, smollm2):
-    server = await start_backend(spec(MODEL, smollm2, n_ctx=2048,
+    server = await start_backend(spec(MODEL, smollm2, n_ctx=2048, parallel=2,
                                       sampling=Sampling(temperature=0.0, max_tokens=64)),
                                  max_queue=2)
     return base_url(server)
@@ -103,9 +103,11 @@ async def test_disconnect_cancels_generation_within_a_token(smol, http):
 
 
 async def test_full_queue_sheds_at_once_with_retry_after(smol, http):
+    """Two sequences (the fixture's `parallel`) generate, two requests wait, the next is shed."""
     async with aiohttp.ClientSession() as client:
-        running = await client.post(smol + CHAT, json=long_chat())
-        await anext(sse_events(running))  # it holds the model now
+        running = [await client.post(smol + CHAT, json=long_chat()) for _ in range(2)]
+        for resp in running:
+            await anext(sse_events(resp))  # both sequences hold a generation now
 
         async def health_waiting():
             async with http.get(smol + "/health") as r:
@@ -118,17 +120,17 @@ async def test_full_queue_sheds_at_once_with_retry_after(smol, http):
             assert int(shed.headers["Retry-After"]) >= 1
             error = (await shed.json())["error"]
         assert error["code"] == "queue_full" and "retry in" in error["message"]
-        running.close()
-        # Each queued request gets the model in turn, in the order they reached the queue
-        # (not the order the tasks were made): close each as its answer starts, so each one
-        # is cancelled while it holds the model.
+        for resp in running:
+            resp.close()
+        # Each queued request gets a sequence: close each as its answer starts, so each one
+        # is cancelled while it holds it.
         for started in asyncio.as_completed(queued):
             resp = await started
             assert resp.status == 200
             resp.close()
     cancelled = "cerebrum_backend_generations_cancelled_total"
-    await wait_for(lambda: _eq(lambda: metric(http, smol, cancelled, model=MODEL), 3),
-                   "all three generations cancelled")
+    await wait_for(lambda: _eq(lambda: metric(http, smol, cancelled, model=MODEL), 4),
+                   "all four generations cancelled")
     assert await metric(http, smol, "cerebrum_backend_requests_total",
                         endpoint=CHAT, status="503") == 1
 
@@ -154,7 +156,9 @@ async def complete(http, url, prompt: str) -> dict:
 
 @pytest.mark.parametrize("cache_bytes", [64 << 20, 0], ids=["ram-cache", "no-ram-cache"])
 async def test_prompt_prefix_is_not_evaluated_again(start_backend, smollm2, http, cache_bytes):
-    server = await start_backend(spec(MODEL, smollm2, prompt_cache_bytes=cache_bytes))
+    """One sequence (`parallel` 1): the live context and the RAM cache, as before batching."""
+    server = await start_backend(spec(MODEL, smollm2, prompt_cache_bytes=cache_bytes,
+                                      parallel=1))
     url = base_url(server)
     a, b = prompt_of("castle"), prompt_of("submarine")
 

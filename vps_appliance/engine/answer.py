@@ -17,7 +17,7 @@ from cerebrum.generation.events import (
 )
 
 from . import tools
-from .slots import Done, Failed, Piece
+from .decoding.job import Done, Failed, Piece
 
 
 @dataclass

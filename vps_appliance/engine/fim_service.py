@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from ..errors import ContextLengthExceeded, NotSupported
 from ..settings import ModelSpec
 from . import fim
+from .decoding.job import Control
 from .params import GenerationParams
 from .sampling import SamplerSpec
-from .slots import Control, LoadedModel
+from .slots import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -53,5 +54,5 @@ def prepare(model: LoadedModel, spec: ModelSpec, params: GenerationParams, *, pr
                                     param="prompt")
     control = Control(samplers=(samplers or SamplerSpec()).for_context(n_ctx),
                       stop_tokens=markers.stops, t_max_predict_ms=t_max_predict_ms,
-                      n_indent=n_indent, cache_prompt=cache_prompt)
+                      n_indent=n_indent, cache_prompt=cache_prompt, interactive=True)
     return Prepared(built.tokens, built.cut, predict, control)

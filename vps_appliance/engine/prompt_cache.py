@@ -1,9 +1,10 @@
 """A per-model RAM cache of KV snapshots, so alternating prompts reuse their prefixes.
 
-llama-cpp-python already reuses the prefix the live context shares with a new prompt. This
-cache keeps the KV of earlier sequences too (llama.cpp's per-sequence state, which is the KV
-alone, unlike `Llama.save_state`, which also copies a large logits buffer), evicting the
-least recently used snapshot when over its byte budget.
+Each sequence of a model's context keeps the KV of its last prompt and answer while it is idle,
+and a request takes the idle sequence sharing the longest prefix with its prompt. This cache
+keeps the KV of sequences whose cells were taken for other prompts (llama.cpp's per-sequence
+state, which is the KV alone), evicting the least recently used snapshot when over its byte
+budget; a snapshot loads into any sequence.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import ctypes
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import llama_cpp
 import numpy as np
-
-_SEQ = 0
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -77,33 +77,23 @@ class PromptCache:
             self._size -= len(evicted.kv)
 
 
-def snapshot(llm: llama_cpp.Llama) -> Snapshot | None:
-    """Copy the live context's KV (sequence 0) and the tokens it holds."""
-    n = llm.n_tokens
-    if n == 0:
+def snapshot(ctx: Any, seq: int, tokens: Sequence[int]) -> Snapshot | None:
+    """Copy sequence `seq`'s KV, which holds `tokens`."""
+    if not tokens:
         return None
-    size = llama_cpp.llama_state_seq_get_size(llm.ctx, _SEQ)
+    size = llama_cpp.llama_state_seq_get_size(ctx, seq)
     buf = (ctypes.c_uint8 * size)()
-    written = llama_cpp.llama_state_seq_get_data(llm.ctx, buf, size, _SEQ)
+    written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, seq)
     if written == 0:
         return None
-    return Snapshot(tuple(llm.input_ids[:n].tolist()), ctypes.string_at(buf, written))
+    return Snapshot(tuple(tokens), ctypes.string_at(buf, written))
 
 
-def restore(llm: llama_cpp.Llama, snap: Snapshot, prompt: Sequence[int]) -> int:
-    """Load `snap` into the live context, keeping only its prefix shared with `prompt`.
-
-    At least the prompt's last token is left to evaluate, so sampling starts from fresh
-    logits. Returns the number of prompt tokens the context now holds (0 if loading failed).
-    """
-    keep = min(common_prefix(snap.tokens, prompt), len(prompt) - 1)
-    if keep <= 0:
-        return 0
-    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)
+def restore(ctx: Any, seq: int, snap: Snapshot) -> bool:
+    """Load `snap` into sequence `seq` (replacing what it held); False if loading failed,
+    and the sequence is then empty."""
     buf = (ctypes.c_uint8 * len(snap.kv)).from_buffer_copy(snap.kv)
-    if llama_cpp.llama_state_seq_set_data(llm.ctx, buf, len(snap.kv), _SEQ) == 0:
-        llm.reset()
-        return 0
-    llm.input_ids[: len(snap.tokens)] = snap.tokens
-    llm.n_tokens = keep
-    return keep
+    if llama_cpp.llama_state_seq_set_data(ctx, buf, len(snap.kv), seq) == 0:
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), seq, -1, -1)
+        return False
+    return True

@@ -20,9 +20,10 @@ from ..errors import BadRequest
 from ..settings import ModelSpec
 from . import chat, fim, fim_service, sampling, structured, tools
 from .answer import Answer
+from .decoding.job import Control
 from .params import GenerationParams, completion_budget, params_of
 from .sampling import SamplerSpec
-from .slots import Control, LoadedModel, ModelSlot
+from .slots import LoadedModel, ModelSlot
 from .speculative import DraftConfig
 
 
@@ -161,7 +162,7 @@ async def prepare_fill(model: LoadedModel, spec: ModelSpec, fill: Fill) -> Prepa
                                        model.n_ctx)
         control, cut = Control(samplers=_samplers(fill).for_context(model.n_ctx),
                                n_indent=c.n_indent, t_max_predict_ms=c.t_max_predict_ms,
-                               cache_prompt=c.cache_prompt), None
+                               cache_prompt=c.cache_prompt, interactive=True), None
     else:
         prepared = await asyncio.to_thread(
             fim_service.prepare, model, spec, params, prefix=fill.prefix, suffix=fill.suffix,

@@ -14,6 +14,7 @@ from aiohttp import http_exceptions, web
 from cerebrum import anthropic
 from cerebrum.activation import Activity, Clock
 from cerebrum.auth import key_ok
+from cerebrum.capacity import SEQUENCES_HEADER
 from cerebrum.context import RequestContext
 from cerebrum.context import request_id as new_request_id
 from cerebrum.cors import Cors
@@ -171,6 +172,15 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
+async def capacity_header(request: web.Request, response: web.StreamResponse) -> None:
+    """An answer for a model says how many generations it runs at once (`parallel`;
+    `cerebrum.capacity`)."""
+    ctx = request.get(CONTEXT)
+    spec = request.app[SETTINGS].model(ctx.log.get("model", "")) if ctx is not None else None
+    if spec is not None:
+        response.headers[SEQUENCES_HEADER] = str(spec.parallel)
+
+
 async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer to an allowed origin says so, streams and errors included."""
     response.headers.update(request.app[CORS].headers(request.headers.get("Origin")))
@@ -202,6 +212,7 @@ def make_app(settings: Settings, *, loader: Loader | None = None,
                           client_max_size=settings.max_body_bytes)
     app[CORS] = Cors(settings.cors_origins)
     app.on_response_prepare.append(cors_headers)
+    app.on_response_prepare.append(capacity_header)
     metrics = Metrics()
     for spec in settings.models:
         metrics.model_loaded.labels(spec.name).set(0)

@@ -17,24 +17,32 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HANDLERS = "vps_appliance.http.handlers"  # the model endpoints, imported on first use
 
 
-def _status(request: web.Request) -> list[tuple[str, int, bool, bool, int]]:
-    """(name, n_ctx, loaded, busy, waiting) of every manifest model, slots made or not."""
+def _status(request: web.Request) -> list[dict[str, object]]:
+    """Every manifest model's state and load, slots made or not: resident or not, its
+    sequences and how many are in use, requests waiting, prompt tokens still to evaluate, KV
+    cells in use and the tokens of the last decode step."""
     slots = request.app[SLOTS]
-    rows = []
+    rows: list[dict[str, object]] = []
     for spec in request.app[SETTINGS].models:
         slot = slots.get(spec.name)
-        rows.append((spec.name, spec.n_ctx, slot is not None and slot.loaded,
-                     slot is not None and slot.busy, slot.waiting if slot is not None else 0))
+        load = slot.load() if slot is not None else None
+        rows.append({
+            "name": spec.name, "loaded": slot is not None and slot.loaded,
+            "busy": slot is not None and slot.busy,
+            "waiting": slot.waiting if slot is not None else 0,
+            "sequences": load.sequences if load is not None else spec.parallel,
+            "in_use": load.in_use if load is not None else 0,
+            "prompt_tokens_pending": load.prompt_tokens_pending if load is not None else 0,
+            "kv_cells": load.kv_cells if load is not None else spec.n_ctx,
+            "kv_cells_used": load.kv_cells_used if load is not None else 0,
+            "batch_tokens": load.batch_tokens if load is not None else 0,
+        })
     return rows
 
 
 async def health(request: web.Request) -> web.Response:
-    """GET /health: 200 while the server can serve; which models are resident."""
-    return json_response({
-        "status": "ok",
-        "models": [{"name": name, "loaded": loaded, "busy": busy, "waiting": waiting}
-                   for name, _, loaded, busy, waiting in _status(request)],
-    })
+    """GET /health: 200 while the server can serve; each model's state and load."""
+    return json_response({"status": "ok", "models": _status(request)})
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -45,9 +53,12 @@ async def list_models(request: web.Request) -> web.Response:
     def aliases(name: str) -> list[str]:
         return [p for p, t in settings.aliases if (t or settings.models[0].name) == name]
 
-    data = [{"id": name, "object": "model", "created": identities[name].created,
-             "owned_by": "cerebrum", "n_ctx": n_ctx, "loaded": loaded, "aliases": aliases(name)}
-            for name, n_ctx, loaded, _, _ in _status(request)]
+    slots = request.app[SLOTS]
+    data = [{"id": spec.name, "object": "model", "created": identities[spec.name].created,
+             "owned_by": "cerebrum", "n_ctx": spec.n_ctx,
+             "loaded": spec.name in slots and slots[spec.name].loaded,
+             "aliases": aliases(spec.name)}
+            for spec in settings.models]
     return json_response({"object": "list", "data": data})
 
 

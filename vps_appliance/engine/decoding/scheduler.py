@@ -1,0 +1,359 @@
+"""A model's decode loop: one thread owns the llama.cpp context and, at every step, puts the
+next token (and draft) of every generating sequence and chunks of the prompts being evaluated
+into one batch, then lets each sequence sample from its own logits.
+
+- Sequences: the context has `parallel` of them over one unified KV cache (every sequence may
+  use the whole context; admission counts cells). An idle sequence keeps the KV of its last
+  prompt and answer; a request takes the idle sequence sharing the longest prefix with its
+  prompt, and a sequence whose cells are needed is first copied to the RAM prompt cache.
+- Admission: editors' completions (`Control.interactive`) first, then in arrival order; a
+  request waits while no sequence is free or its prompt's cells are held by running ones.
+- Prompts never freeze the streams: while sequences generate, a step carries at most
+  `step_tokens` tokens; their next tokens go first and prompts share what is left, an
+  editor's prompt before the others, and a long prompt sits out the steps while an editor's
+  completion runs. With no sequence generating, prompts go in batches of `n_batch`.
+- A sequence whose client reads slowly (its hand-off full) sits out steps; one whose client
+  left leaves at once. A llama.cpp failure ends the sequences of that step, never the loop.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import llama_cpp
+import structlog
+
+from cerebrum.activation import Clock
+
+from ...metrics import Metrics
+from .. import prompt_cache
+from ..prompt_cache import PromptCache, common_prefix
+from .batch import Batch, invariant_batch
+from .job import Failed, Job
+from .sequence import Generation, Lane, Model, exact
+
+log = structlog.get_logger("cerebrum.backend")
+
+# A sequence's cache that a new prompt would cut by more than this many tokens is copied to
+# the RAM prompt cache first.
+KEEP_AT_LEAST = 32
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the loop is doing, for /health and the orchestrator's admission."""
+
+    sequences: int
+    in_use: int
+    queued: int
+    prompt_tokens_pending: int
+    kv_cells_used: int
+    kv_cells: int
+    batch_tokens: int  # tokens in the last step
+
+
+class Scheduler:
+    """The decode loop of one loaded model (its thread starts with it; `close` ends it)."""
+
+    def __init__(self, model: Model, *, parallel: int, step_tokens: int, n_batch: int,
+                 cache: PromptCache | None, metrics: Metrics, clock: Clock,
+                 verify_limit: Callable[[], int | None], set_verify_limit: Callable[[int], None],
+                 draft_max: int):
+        self._model = model
+        self._ctx = model.llm.ctx
+        # A loader may have made fewer sequences than asked (a test's own Llama).
+        self._lanes = [Lane(i) for i in range(min(parallel, llama_cpp.llama_n_seq_max(self._ctx)))]
+        self._batch = Batch(max(1, min(n_batch, model.n_ctx)))
+        self._step_tokens = max(1, min(step_tokens, self._batch.capacity))
+        self._cache = cache
+        self._metrics = metrics
+        self._clock = clock
+        self._verify_limit = verify_limit
+        self._set_verify_limit = set_verify_limit
+        self._draft_max = draft_max
+        self._queue: list[tuple[int, int, Job]] = []
+        self._arrivals = itertools.count()
+        self._running: list[Generation] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._batch_tokens = 0
+        self._thread = threading.Thread(target=self._loop, name=f"decode-{model.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    # The event loop's side ----------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Queue a job; its events arrive through its hand-off."""
+        with self._cond:
+            if self._closed:
+                job.handoff.put(Failed("the server is shutting down"))
+                return
+            heapq.heappush(self._queue, (job.priority, next(self._arrivals), job))
+            self._metrics.queue_depth.labels(self._model.name).set(len(self._queue))
+            self._cond.notify()
+
+    def wake(self) -> None:
+        """Something changed (a client read or left): look again."""
+        with self._cond:
+            self._cond.notify()
+
+    def load(self) -> Load:
+        """A consistent view of the loop's load."""
+        with self._cond:
+            return Load(sequences=len(self._lanes),
+                        in_use=sum(lane.busy for lane in self._lanes),
+                        queued=len(self._queue),
+                        prompt_tokens_pending=sum(g.pending_prompt for g in self._running)
+                        + sum(len(job.tokens) for _, _, job in self._queue),
+                        kv_cells_used=sum(len(lane.tokens) for lane in self._lanes),
+                        kv_cells=self._model.n_ctx, batch_tokens=self._batch_tokens)
+
+    def close(self) -> None:
+        """Stop the loop after its current step; queued and running jobs get `Failed`."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        self._batch.close()
+
+    # The loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not self._has_work():
+                    self._cond.wait()
+                if self._closed:
+                    break
+                admitted = self._admit()
+            for job, lane in admitted:
+                self._start(job, lane)
+            self._step()
+        self._shut_down()
+
+    def _has_work(self) -> bool:
+        if any(g.job.handoff.cancelled.is_set() or g.job.handoff.ready()
+               for g in self._running):
+            return True
+        return bool(self._queue) and self._admissible(self._queue[0][2]) is not None
+
+    def _used(self) -> int:
+        return sum(len(lane.tokens) for lane in self._lanes)
+
+    def _admissible(self, job: Job) -> Lane | None:
+        """The idle sequence `job` would take (the longest shared prefix, else the least
+        recently used), if there is one and the cells its prompt needs can be freed."""
+        idle = [lane for lane in self._lanes if not lane.busy]
+        if not idle:
+            return None
+        lane, keep = choose(idle, job.tokens, job.control.cache_prompt)
+        freeable = sum(len(other.tokens) for other in idle if other is not lane)
+        free = self._model.n_ctx - self._used() + len(lane.tokens) - keep + freeable
+        needed = len(job.tokens) - keep + min(job.max_tokens, 64)  # its prompt, a start
+        return lane if free >= needed or not self._running else None
+
+    def _admit(self) -> list[tuple[Job, Lane]]:
+        """Pop the jobs that can start now, best first; each gets its sequence."""
+        admitted = []
+        while self._queue:
+            job = self._queue[0][2]
+            lane = self._admissible(job)
+            if lane is None:
+                break
+            heapq.heappop(self._queue)
+            lane.busy = True
+            admitted.append((job, lane))
+        self._metrics.queue_depth.labels(self._model.name).set(len(self._queue))
+        return admitted
+
+    def _start(self, job: Job, lane: Lane) -> None:
+        """Ready `lane` for `job` (the RAM cache's snapshot when it shares more) and start
+        its generation; a job that cannot start gets `Failed`."""
+        try:
+            if job.handoff.cancelled.is_set():
+                raise _Gone
+            control = job.control
+            if control.drafting.enabled and control.drafting.exact:
+                job.control = exact(control, self._measured_limit(lane))
+            keep = min(common_prefix(lane.tokens, job.tokens), len(job.tokens) - 1)
+            if len(lane.tokens) - keep > KEEP_AT_LEAST:
+                self._save(lane)  # what the prompt cuts off goes to the RAM cache
+            if not control.cache_prompt:
+                lane.truncate(self._ctx, 0)
+            elif self._cache is not None:
+                snap, shared = self._cache.best(job.tokens)
+                if snap is not None and shared > common_prefix(lane.tokens, job.tokens):
+                    lane.truncate(self._ctx, 0)
+                    self._make_room(len(snap.tokens), lane)
+                    if prompt_cache.restore(self._ctx, lane.id, snap):
+                        lane.tokens = list(snap.tokens)
+            keep = min(common_prefix(lane.tokens, job.tokens), len(job.tokens) - 1)
+            self._make_room(len(job.tokens) - keep, lane)
+            self._running.append(Generation(job, self._model, lane, metrics=self._metrics,
+                                            clock=self._clock))
+        except _Gone:
+            self._release(lane)
+        except Exception as exc:  # a grammar llama.cpp refuses, a failed load of a snapshot
+            self._release(lane)
+            log.error("generation_failed", model=self._model.name, error=type(exc).__name__)
+            job.handoff.put(Failed(f"generation failed: {type(exc).__name__}"))
+
+    def _measured_limit(self, lane: Lane) -> int:
+        """The verify batch giving one-token steps' logits ("exact" drafting), measured once
+        on `lane`."""
+        limit = self._verify_limit()
+        if limit is None:
+            # Measured in a context holding nothing else where it can be (other sequences'
+            # cells change which kernels the probe's batches take): idle sequences and this
+            # one go to the RAM cache first.
+            for other in self._lanes:
+                if other is lane or not other.busy:
+                    self._evict(other)
+            limit = invariant_batch(self._model.llm, self._draft_max + 1, lane.id)
+            self._set_verify_limit(limit)
+        return limit
+
+    def _save(self, lane: Lane) -> None:
+        """Copy `lane`'s KV to the RAM prompt cache."""
+        if self._cache is not None and lane.tokens:
+            snap = prompt_cache.snapshot(self._ctx, lane.id, lane.tokens)
+            if snap is not None:
+                self._cache.put(snap)
+
+    def _evict(self, lane: Lane) -> None:
+        """Free `lane`'s cells, keeping its KV in the RAM prompt cache."""
+        self._save(lane)
+        lane.truncate(self._ctx, 0)
+
+    def _make_room(self, cells: int, keep: Lane | None = None) -> bool:
+        """Free idle sequences' cells, least recently used first, until `cells` are free."""
+        idle = sorted((lane for lane in self._lanes if not lane.busy and lane is not keep
+                       and lane.tokens), key=lambda lane: lane.used_at)
+        for lane in idle:
+            if self._model.n_ctx - self._used() >= cells:
+                break
+            self._evict(lane)
+        return self._model.n_ctx - self._used() >= cells
+
+    def _release(self, lane: Lane) -> None:
+        with self._cond:
+            lane.busy = False
+            lane.used_at = self._clock()
+
+    def _drop(self, gen: Generation) -> None:
+        self._running.remove(gen)
+        self._release(gen.lane)
+
+    def _step(self) -> None:
+        """One decode step over every sequence that can take part."""
+        for gen in [g for g in self._running if g.job.handoff.cancelled.is_set()]:
+            gen.cancel()
+            self._drop(gen)
+        batch = self._batch
+        batch.clear()
+        ready = [g for g in self._running if g.job.handoff.ready()]
+        stepped: list[Generation] = []
+        decoding = [g for g in ready if not g.prefilling]
+        # The step's bound matters only while streams wait on it; a prompt alone goes in
+        # batches as large as the context takes.
+        budget = self._step_tokens if decoding else batch.capacity
+        for i, gen in enumerate(decoding):
+            free = self._model.n_ctx - self._used()
+            if free < 1 and not self._make_room(1):
+                if not gen.full():  # no cell left for its next token: it ends as at a limit
+                    self._drop(gen)
+                continue
+            share = max(1, budget // (len(decoding) - i))  # drafts never crowd others out
+            if batch.room < 1:
+                break
+            taken = gen.add_to(batch, min(share, free, batch.room))
+            budget -= taken
+            stepped.append(gen)
+        prompts = sorted((g for g in ready if g.prefilling),
+                         key=lambda g: (g.job.priority, g.job.submitted))
+        editor = any(g.job.control.interactive for g in ready)
+        blocked: list[Generation] = []
+        for gen in prompts:
+            if min(budget, batch.room) < 1 or (editor and not gen.job.control.interactive):
+                break
+            if self._model.n_ctx - self._used() < 1 and not self._make_room(
+                    min(budget, gen.pending_prompt)):
+                blocked.append(gen)
+                continue
+            taken = gen.add_to(batch, min(budget, batch.room, self._model.n_ctx - self._used()))
+            budget -= taken
+            stepped.append(gen)
+        self._batch_tokens = batch.size
+        self._observe(stepped, batch.size)
+        if batch.size == 0:
+            for gen in blocked[-1:]:  # prompts alone fill the cache: the newest gives way
+                self._fail(gen, "the context is full: other requests hold its cells")
+            return
+        code = llama_cpp.llama_decode(self._ctx, batch.raw)
+        if code != 0:
+            self._failed(stepped, code)
+            return
+        for gen in stepped:
+            try:
+                going = gen.after_decode()
+            except Exception as exc:
+                self._fail(gen, type(exc).__name__)
+                continue
+            if not going:
+                self._drop(gen)
+
+    def _observe(self, stepped: list[Generation], tokens: int) -> None:
+        name, m = self._model.name, self._metrics
+        m.sequences_in_use.labels(name).set(sum(lane.busy for lane in self._lanes))
+        m.prompt_tokens_pending.labels(name).set(sum(g.pending_prompt for g in self._running))
+        if tokens:
+            m.batch_tokens.labels(name).observe(tokens)
+            m.batch_sequences.labels(name).observe(len(stepped))
+
+    def _failed(self, stepped: list[Generation], code: int) -> None:
+        log.error("decode_failed", model=self._model.name, code=code,
+                  sequences=len(stepped))
+        for gen in stepped:
+            self._fail(gen, "RuntimeError")
+
+    def _fail(self, gen: Generation, error: str) -> None:
+        """End `gen` with `Failed`; its sequence is cleared (its KV may be half-written)."""
+        log.error("generation_failed", model=self._model.name, error=error)
+        gen.fail()
+        gen.lane.truncate(self._ctx, 0)
+        gen.job.handoff.put(Failed(f"generation failed: {error}"))
+        self._drop(gen)
+
+    def _shut_down(self) -> None:
+        for gen in list(self._running):
+            gen.fail()
+            gen.job.handoff.put(Failed("the server is shutting down"))
+        self._running.clear()
+        with self._cond:
+            for _, _, job in self._queue:
+                job.handoff.put(Failed("the server is shutting down"))
+            self._queue.clear()
+
+
+def choose(idle: list[Lane], prompt: list[int], cache_prompt: bool) -> tuple[Lane, int]:
+    """The idle sequence a prompt takes, and the tokens of it kept: the one sharing the
+    longest prefix if that is at least half the prompt, else the least recently used (an
+    empty one first), so one prompt does not take another's cache for a few shared words."""
+    def shared(lane: Lane) -> int:
+        return min(common_prefix(lane.tokens, prompt), len(prompt) - 1) if cache_prompt else 0
+
+    keep, lane = max(((shared(lane), lane) for lane in idle),
+                     key=lambda pair: (pair[0], -pair[1].used_at))
+    if cache_prompt and 2 * keep >= len(prompt) and keep > 0:
+        return lane, keep
+    lane = min(idle, key=lambda lane: (bool(lane.tokens), lane.used_at))
+    return lane, shared(lane)
+
+
+class _Gone(Exception):
+    """The client left before its job started."""
