@@ -92,6 +92,7 @@ bench: $(TEST_STAMP)
 	$(PY) bench/orchestrator.py
 	$(PY) bench/fim.py
 	$(PY) bench/speculative.py
+	$(PY) bench/concurrency.py
 	$(if $(LLAMA_VIM_DIR),$(PY) bench/editor.py,@echo "bench/editor.py skipped: set LLAMA_VIM_DIR to a llama.vim checkout")
 
 clean:

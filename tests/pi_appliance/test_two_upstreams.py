@@ -39,7 +39,9 @@ def served_by(answer: dict) -> str:
 
 async def test_two_real_upstreams_share_a_route_and_one_can_die_and_come_back(
         smollm2, start_backend, start_orchestrator, http):
-    ours = base_url(await start_backend(spec("smollm2", smollm2)))
+    # One sequence, as llama-server's one slot: the two weigh the same (the orchestrator
+    # weighs a backend by the sequences it reports; test_capacity.py).
+    ours = base_url(await start_backend(spec("smollm2", smollm2, parallel=1)))
     llama = LlamaServer(smollm2, "--metrics")
     try:
         await llama.start(http)

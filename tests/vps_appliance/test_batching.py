@@ -233,3 +233,4 @@ async def test_one_sequence_serves_one_generation_at_a_time(start_backend, qwen_
     runs = sorted(await asyncio.gather(run(QUESTIONS[0]), run(QUESTIONS[1])))
     assert runs[1][0] > runs[0][1] - 0.05  # the second began after the first's last event
     assert await steps_with(http, url, 2) == 0  # never two in a step
+

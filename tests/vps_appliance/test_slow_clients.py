@@ -58,19 +58,25 @@ def streaming_request(port: int) -> bytes:
     return head.encode() + body
 
 
+async def stalled_client(port: int) -> socket.socket:
+    """A connection that sends a streaming request and never reads: with a small receive
+    window, the server's writes back up."""
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(stalled, ("127.0.0.1", port))
+    await loop.sock_sendall(stalled, streaming_request(port))
+    return stalled
+
+
 async def test_a_client_that_stops_reading_is_dropped_and_the_model_freed(
         start_backend, endless_model, http):
     server = await start_backend(
         endless_spec(endless_model),
         write_timeout=1.0, token_buffer=4)
     url = base_url(server)
-    loop = asyncio.get_running_loop()
-    with socket.socket() as stalled:
-        # A small receive window, and the test never reads: the server's writes back up.
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.setblocking(False)
-        await loop.sock_connect(stalled, ("127.0.0.1", server.port))
-        await loop.sock_sendall(stalled, streaming_request(server.port))
+    with await stalled_client(server.port):
 
         async def counted() -> bool:
             return await metric(http, url, STALLED, model="tiny") == 1
@@ -128,12 +134,7 @@ async def test_a_stalled_client_holds_up_no_other_stream(start_backend, endless_
     server = await start_backend(dataclasses.replace(endless_spec(endless_model), parallel=2),
                                  write_timeout=30.0, token_buffer=4)
     url = base_url(server)
-    loop = asyncio.get_running_loop()
-    with socket.socket() as stalled:
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.setblocking(False)
-        await loop.sock_connect(stalled, ("127.0.0.1", server.port))
-        await loop.sock_sendall(stalled, streaming_request(server.port))
+    with await stalled_client(server.port):
 
         async def streaming() -> bool:
             async with http.get(url + "/health") as resp:
@@ -146,3 +147,28 @@ async def test_a_stalled_client_holds_up_no_other_stream(start_backend, endless_
             received = await resp.read()
         assert received.endswith(b"data: [DONE]\n\n")
         assert await metric(http, url, STALLED, model="tiny") == 0  # still stalled, not dropped
+
+
+async def test_a_client_leaving_while_queued_leaves_the_queue_at_once(start_backend,
+                                                                      endless_model, http):
+    # The stalled client is dropped 10 s after its writes stop (the end of the test).
+    server = await start_backend(dataclasses.replace(endless_spec(endless_model), parallel=1),
+                                 write_timeout=10.0)
+    url = base_url(server)
+
+    async def health() -> dict:
+        async with http.get(url + "/health") as resp:
+            return (await resp.json())["models"][0]
+
+    body = {"model": "tiny", "prompt": "def f", "stream": True, "max_tokens": 4000}
+    with await stalled_client(server.port):  # holds the only sequence (and never reads)
+        await wait_for(lambda: _equals(_field(health, "in_use"), 1), "the sequence is taken")
+        queued = asyncio.create_task(http.post(url + COMPLETIONS, json=body))
+        await wait_for(lambda: _equals(_field(health, "waiting"), 1), "one request queued")
+        (await queued).close()  # its client leaves before its turn
+        await wait_for(lambda: _equals(_field(health, "waiting"), 0), "the queue is empty")
+        assert (await health())["in_use"] == 1  # while the stalled one still holds it
+
+
+async def _field(read, key: str):
+    return (await read())[key]

@@ -128,6 +128,7 @@ class Scheduler:
             with self._cond:
                 while not self._closed and not self._has_work():
                     self._cond.wait()
+                    self._purge()
                 if self._closed:
                     break
                 admitted = self._admit()
@@ -141,6 +142,14 @@ class Scheduler:
                for g in self._running):
             return True
         return bool(self._queue) and self._admissible(self._queue[0][2]) is not None
+
+    def _purge(self) -> None:
+        """Forget queued jobs whose clients left before they started."""
+        kept = [entry for entry in self._queue if not entry[2].handoff.cancelled.is_set()]
+        if len(kept) != len(self._queue):
+            heapq.heapify(kept)
+            self._queue = kept
+            self._metrics.queue_depth.labels(self._model.name).set(len(kept))
 
     def _used(self) -> int:
         return sum(len(lane.tokens) for lane in self._lanes)
