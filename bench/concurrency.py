@@ -131,6 +131,13 @@ async def infill_under(session: aiohttp.ClientSession, url: str, load: dict[str,
         await asyncio.sleep(2.0)  # the server notices and frees the sequence
 
 
+def fresh_session(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+    """A connection per request: llama-server closes its end after a stream without saying
+    so, and a pooled connection would fail the next request."""
+    return aiohttp.ClientSession(timeout=timeout,
+                                 connector=aiohttp.TCPConnector(force_close=True))
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -239,7 +246,7 @@ async def main() -> int:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         entry: dict[str, Any] = {}
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with fresh_session(timeout) as session:
                 await wait_healthy(session, url, proc)
                 await infill(session, url)  # load the model, warm the editor's prompt
                 entry["aggregate"] = [await aggregate(session, url, n) for n in (1, 2, 4)]
@@ -277,7 +284,7 @@ async def before(args: argparse.Namespace, model_path: Path, work: Path,
     proc = subprocess.Popen([sys.executable, "-m", "vps_appliance", "--config",
                              str(work / "before.toml")], cwd=tree, stderr=subprocess.DEVNULL)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with fresh_session(timeout) as session:
             url = f"http://127.0.0.1:{port}"
             await wait_healthy(session, url, proc)
             await infill(session, url)
@@ -307,7 +314,7 @@ async def soak_run(args: argparse.Namespace, model_path: Path, work: Path,
                                str(work / "soak-orchestrator.toml")], cwd=ROOT,
                               stderr=subprocess.DEVNULL)]
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with fresh_session(timeout) as session:
             for port, proc in zip(ports.values(), procs, strict=True):
                 await wait_healthy(session, f"http://127.0.0.1:{port}", proc)
             orchestrator = f"http://127.0.0.1:{ports['orchestrator']}"

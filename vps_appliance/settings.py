@@ -94,10 +94,11 @@ class ModelSpec:
     # can take most of it while an editor's completions take a few hundred), so more
     # sequences cost no KV memory: 4, as llama-server's `-np` auto; docs/configuration.md.
     parallel: int = 4
-    # Tokens one decode step evaluates at most: the running sequences' next tokens first,
-    # then chunks of the prompts being evaluated; it bounds how long a long prompt holds up
-    # the streams (docs/benchmarks.md#concurrency).
-    step_tokens: int = 128
+    # About how long one decode step may take (ms): the running sequences' next tokens
+    # first, then chunks of the prompts being evaluated, sized from what prompt tokens cost
+    # in the last steps; it bounds how long a long prompt holds up the streams and an
+    # editor's request arriving (docs/benchmarks.md#concurrency).
+    step_ms: int = 250
     sampling: Sampling = field(default_factory=Sampling)
 
 
@@ -158,7 +159,7 @@ _MODEL_KEYS: dict[str, type] = {
     "draft_min": int,
     "draft_max": int,
     "parallel": int,
-    "step_tokens": int,
+    "step_ms": int,
 }
 _SAMPLING_KEYS: dict[str, type] = {
     "temperature": float,
@@ -215,7 +216,7 @@ def _model(table: Any, index: int) -> ModelSpec:
     check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)
     check_range(f"{where}.prompt_cache_bytes", spec.prompt_cache_bytes, 0)
     check_range(f"{where}.parallel", spec.parallel, 1, 64)
-    check_range(f"{where}.step_tokens", spec.step_tokens, 1, 1 << 16)
+    check_range(f"{where}.step_ms", spec.step_ms, 10, 60_000)
     if spec.n_ctx < MIN_CELLS_PER_SEQUENCE * spec.parallel:
         raise ConfigError(f"{where}.parallel: {spec.parallel} sequences need n_ctx of at least "
                           f"{MIN_CELLS_PER_SEQUENCE * spec.parallel} ({MIN_CELLS_PER_SEQUENCE} "

@@ -70,7 +70,7 @@ max_tokens = 32
     ("[[models]]\nname = 'a'\npath = 'x'\nparallel = 0", "models\\[0\\].parallel: must be "),
     ("[[models]]\nname = 'a'\npath = 'x'\nn_ctx = 128\nparallel = 4",
      "models\\[0\\].parallel: 4 sequences need n_ctx of at least 256"),
-    ("[[models]]\nname = 'a'\npath = 'x'\nstep_tokens = 0", "models\\[0\\].step_tokens: must"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nstep_ms = 0", "models\\[0\\].step_ms: must"),
     ("[[models]]\npath = 'x'", "models\\[0\\].name: required"),
     ("models = []", "non-empty array"),
     ("[[models]]\nname='a'\npath='x'\n[[models]]\nname='a'\npath='y'", "duplicate names"),

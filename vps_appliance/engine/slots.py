@@ -164,7 +164,7 @@ class ModelSlot:
                 model = await asyncio.to_thread(self._load)
                 self._scheduler = Scheduler(
                     Model(model.llm, model.vocab, model.n_ctx, self.spec.name),
-                    parallel=self.spec.parallel, step_tokens=self.spec.step_tokens,
+                    parallel=self.spec.parallel, step_ms=self.spec.step_ms,
                     n_batch=self.spec.n_batch, cache=model.cache, metrics=self._metrics,
                     clock=self._clock, verify_limit=lambda: self._verify_limit,
                     set_verify_limit=self._measured, draft_max=self.spec.draft_max)

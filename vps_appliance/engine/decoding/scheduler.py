@@ -8,10 +8,12 @@ into one batch, then lets each sequence sample from its own logits.
   prompt, and a sequence whose cells are needed is first copied to the RAM prompt cache.
 - Admission: editors' completions (`Control.interactive`) first, then in arrival order; a
   request waits while no sequence is free or its prompt's cells are held by running ones.
-- Prompts never freeze the streams: while sequences generate, a step carries at most
-  `step_tokens` tokens; their next tokens go first and prompts share what is left, an
-  editor's prompt before the others, and a long prompt sits out the steps while an editor's
-  completion runs. With no sequence generating, prompts go in batches of `n_batch`.
+- Prompts never freeze the streams: a step is sized to take about `step_ms` (from the time
+  prompt tokens took in the last steps: deep in a long context each costs more); the
+  running sequences' next tokens go first and prompts share what is left, an editor's
+  prompt before the others, and a long prompt sits out the steps while an editor's
+  completion runs. A prompt alone goes in steps twice as long: an editor's request arriving
+  waits for one of them, not for a whole `n_batch` batch 20,000 tokens deep.
 - A sequence whose client reads slowly (its hand-off full) sits out steps; one whose client
   left leaves at once. A llama.cpp failure ends the sequences of that step, never the loop.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +44,7 @@ log = structlog.get_logger("cerebrum.backend")
 # A sequence's cache that a new prompt would cut by more than this many tokens is copied to
 # the RAM prompt cache first.
 KEEP_AT_LEAST = 32
+MIN_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Load:
 class Scheduler:
     """The decode loop of one loaded model (its thread starts with it; `close` ends it)."""
 
-    def __init__(self, model: Model, *, parallel: int, step_tokens: int, n_batch: int,
+    def __init__(self, model: Model, *, parallel: int, step_ms: int, n_batch: int,
                  cache: PromptCache | None, metrics: Metrics, clock: Clock,
                  verify_limit: Callable[[], int | None], set_verify_limit: Callable[[int], None],
                  draft_max: int):
@@ -68,7 +72,8 @@ class Scheduler:
         # A loader may have made fewer sequences than asked (a test's own Llama).
         self._lanes = [Lane(i) for i in range(min(parallel, llama_cpp.llama_n_seq_max(self._ctx)))]
         self._batch = Batch(max(1, min(n_batch, model.n_ctx)))
-        self._step_tokens = max(1, min(step_tokens, self._batch.capacity))
+        self._step_seconds = step_ms / 1000
+        self._token_seconds = 0.002  # a prompt token's share of a step; measured as it goes
         self._cache = cache
         self._metrics = metrics
         self._clock = clock
@@ -268,9 +273,9 @@ class Scheduler:
         ready = [g for g in self._running if g.job.handoff.ready()]
         stepped: list[Generation] = []
         decoding = [g for g in ready if not g.prefilling]
-        # The step's bound matters only while streams wait on it; a prompt alone goes in
-        # batches as large as the context takes.
-        budget = self._step_tokens if decoding else batch.capacity
+        # Twice as long a step when no one waits on it (the step's fixed cost, reading the
+        # weights, then weighs half as much on a prompt evaluated alone).
+        budget = self._budget(1 if decoding or self._queue else 2)
         for i, gen in enumerate(decoding):
             free = self._model.n_ctx - self._used()
             if free < 1 and not self._make_room(1):
@@ -303,10 +308,14 @@ class Scheduler:
             for gen in blocked[-1:]:  # prompts alone fill the cache: the newest gives way
                 self._fail(gen, "the context is full: other requests hold its cells")
             return
+        began = time.perf_counter()
         code = llama_cpp.llama_decode(self._ctx, batch.raw)
         if code != 0:
             self._failed(stepped, code)
             return
+        if any(g.prefilling for g in stepped):
+            took = (time.perf_counter() - began) / batch.size
+            self._token_seconds = 0.7 * self._token_seconds + 0.3 * took
         for gen in stepped:
             try:
                 going = gen.after_decode()
@@ -315,6 +324,13 @@ class Scheduler:
                 continue
             if not going:
                 self._drop(gen)
+
+    def _budget(self, steps: int) -> int:
+        """Tokens a step may take: about `steps` × `step_ms` of them at the last measured
+        cost per token (which includes the step's fixed cost, so the chunk settles where a
+        step takes that long), at least 16, at most the batch."""
+        fit = int(steps * self._step_seconds / max(self._token_seconds, 1e-6))
+        return max(1, min(self._batch.capacity, max(MIN_CHUNK, fit)))
 
     def _observe(self, stepped: list[Generation], tokens: int) -> None:
         name, m = self._model.name, self._metrics
