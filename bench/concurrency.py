@@ -182,7 +182,8 @@ async def soak(session: aiohttp.ClientSession, orchestrator: str, backend_pid: i
         while time.monotonic() < end:
             async with session.post(orchestrator + "/v1/responses", json=codex) as resp:
                 body = await resp.text()
-                if resp.status != 200 or "response.completed" not in body:
+                ended = "response.completed" in body or "response.incomplete" in body
+                if resp.status != 200 or not ended:  # incomplete: cut at max_output_tokens
                     errors.append(f"agent: {resp.status} {body[-200:]}")
             counts["agent"] += 1
 
@@ -216,6 +217,8 @@ async def main() -> int:
     parser.add_argument("--huge-words", type=int, default=9000,
                         help="the long prompt's size (9000 words: ~20k tokens)")
     parser.add_argument("--soak", type=float, default=0.0)
+    parser.add_argument("--soak-only", action="store_true",
+                        help="run the soak alone, into the results of an earlier run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     model_path = models.resolve(args.model, models.default_cache_dir())
@@ -225,6 +228,12 @@ async def main() -> int:
                               "parallel": PARALLEL, "date": time.strftime("%Y-%m-%d"),
                               "peers": {}}
     timeout = aiohttp.ClientTimeout(total=3600)
+    if args.soak_only:
+        result = json.loads((args.out / "concurrency.json").read_text())
+        result["soak"] = await soak_run(args, model_path, work, timeout)
+        result["soak_date"] = time.strftime("%Y-%m-%d %H:%M")
+        write_results(args.out, "concurrency", result, markdown(result))
+        return 0
     peers = ["backend", "llama-server"]
     for peer in peers:
         port = free_port()

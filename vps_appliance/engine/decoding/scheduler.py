@@ -11,9 +11,10 @@ into one batch, then lets each sequence sample from its own logits.
 - Prompts never freeze the streams: a step is sized to take about `step_ms` (from the time
   prompt tokens took in the last steps: deep in a long context each costs more); the
   running sequences' next tokens go first and prompts share what is left, an editor's
-  prompt before the others, and a long prompt sits out the steps while an editor's
-  completion runs. A prompt alone goes in steps twice as long: an editor's request arriving
-  waits for one of them, not for a whole `n_batch` batch 20,000 tokens deep.
+  prompt before the others, then the shortest left, and a long prompt sits out the steps
+  while an editor's completion runs. A prompt alone goes in steps twice as long: an
+  editor's request arriving waits for one of them, not for a whole `n_batch` batch 20,000
+  tokens deep.
 - A sequence whose client reads slowly (its hand-off full) sits out steps; one whose client
   left leaves at once. A llama.cpp failure ends the sequences of that step, never the loop.
 """
@@ -288,8 +289,10 @@ class Scheduler:
             taken = gen.add_to(batch, min(share, free, batch.room))
             budget -= taken
             stepped.append(gen)
+        # An editor's prompt first, then the shortest left: a chat's prompt is done in a step
+        # and streams while an agent's 6k-token one goes on, instead of waiting for all of it.
         prompts = sorted((g for g in ready if g.prefilling),
-                         key=lambda g: (g.job.priority, g.job.submitted))
+                         key=lambda g: (g.job.priority, g.pending_prompt, g.job.submitted))
         editor = any(g.job.control.interactive for g in ready)
         blocked: list[Generation] = []
         for gen in prompts:
@@ -326,7 +329,7 @@ class Scheduler:
                 self._drop(gen)
 
     def _budget(self, steps: int) -> int:
-        """Tokens a step may take: about `steps` × `step_ms` of them at the last measured
+        """Tokens a step may take: about `steps` times `step_ms` of them at the last measured
         cost per token (which includes the step's fixed cost, so the chunk settles where a
         step takes that long), at least 16, at most the batch."""
         fit = int(steps * self._step_seconds / max(self._token_seconds, 1e-6))
