@@ -11,10 +11,10 @@ into one batch, then lets each sequence sample from its own logits.
 - Prompts never freeze the streams: a step is sized to take about `step_ms` (from the time
   prompt tokens took in the last steps: deep in a long context each costs more); the
   running sequences' next tokens go first and prompts share what is left, an editor's
-  prompt before the others, then the shortest left, and a long prompt sits out the steps
-  while an editor's completion runs. A prompt alone goes in steps twice as long: an
-  editor's request arriving waits for one of them, not for a whole `n_batch` batch 20,000
-  tokens deep.
+  prompt before the others, then the shortest left, and other prompts get only a trickle
+  (16 tokens a step) while an editor's completion runs. A prompt alone goes in steps twice
+  as long: an editor's request arriving waits for one of them, not for a whole `n_batch`
+  batch 20,000 tokens deep.
 - A sequence whose client reads slowly (its hand-off full) sits out steps; one whose client
   left leaves at once. A llama.cpp failure ends the sequences of that step, never the loop.
 """
@@ -296,8 +296,10 @@ class Scheduler:
         editor = any(g.job.control.interactive for g in ready)
         blocked: list[Generation] = []
         for gen in prompts:
-            if min(budget, batch.room) < 1 or (editor and not gen.job.control.interactive):
+            if min(budget, batch.room) < 1:
                 break
+            if editor and not gen.job.control.interactive:  # a trickle, never a stop: an
+                budget = min(budget, MIN_CHUNK)  # editor typing all day starves no agent
             if self._model.n_ctx - self._used() < 1 and not self._make_room(
                     min(budget, gen.pending_prompt)):
                 blocked.append(gen)
