@@ -61,11 +61,11 @@ def same_or_near_tie(alone: dict, batched: dict) -> None:
     assert got[differ] in {t["token"] for t in tops}, (differ, tops, got[differ])
 
 
-async def steps_with(http, url: str, sequences: int) -> float:
+async def steps_with(http, url: str, sequences: int, model: str = MODEL) -> float:
     """Decode steps that had exactly `sequences` sequences in them so far."""
     name = "cerebrum_backend_batch_sequences_bucket"
-    upto = await metric(http, url, name, model=MODEL, le=f"{float(sequences)}")
-    below = await metric(http, url, name, model=MODEL, le=f"{float(sequences - 1)}")
+    upto = await metric(http, url, name, model=model, le=f"{float(sequences)}")
+    below = await metric(http, url, name, model=model, le=f"{float(sequences - 1)}")
     return upto - below
 
 
@@ -236,3 +236,24 @@ async def test_one_sequence_serves_one_generation_at_a_time(start_backend, qwen_
     assert runs[1][0] > runs[0][1] - 0.05  # the second began after the first's last event
     assert await steps_with(http, url, 2) == 0  # never two in a step
 
+
+
+async def test_prompts_that_do_not_fit_together_wait_instead_of_failing(start_backend, smollm2,
+                                                                        http):
+    """Two sequences over 512 cells; two ~300-token prompts at once: the second waits for
+    the first's cells (admission counts them) and both are answered."""
+    server = await start_backend(spec("smol", smollm2, n_ctx=512, parallel=2,
+                                      sampling=Sampling(temperature=0.0, max_tokens=8)))
+    url = base_url(server)
+
+    async def ask(topic: str) -> dict:
+        prompt = f"Notes about {topic}. " + f"The {topic} is described here. " * 45
+        async with http.post(url + "/v1/completions",
+                             json={"model": "smol", "prompt": prompt}) as resp:
+            data = await resp.json()
+            assert resp.status == 200, data
+        return data
+
+    answers = await asyncio.gather(ask("castles"), ask("rivers"))
+    assert all(250 < a["usage"]["prompt_tokens"] < 400 for a in answers), answers
+    assert await steps_with(http, url, 2, model="smol") == 0  # never both in a step

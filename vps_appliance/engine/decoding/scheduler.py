@@ -160,27 +160,38 @@ class Scheduler:
     def _used(self) -> int:
         return sum(len(lane.tokens) for lane in self._lanes)
 
-    def _admissible(self, job: Job) -> Lane | None:
+    def _admissible(self, job: Job, reserved: int = 0) -> Lane | None:
         """The idle sequence `job` would take (the longest shared prefix, else the least
-        recently used), if there is one and the cells its prompt needs can be freed."""
+        recently used), if there is one and the cells its prompt needs can be freed
+        (`reserved`: cells promised to jobs admitted with it). Alone, a job always is."""
         idle = [lane for lane in self._lanes if not lane.busy]
         if not idle:
             return None
         lane, keep = choose(idle, job.tokens, job.control.cache_prompt)
         freeable = sum(len(other.tokens) for other in idle if other is not lane)
-        free = self._model.n_ctx - self._used() + len(lane.tokens) - keep + freeable
-        needed = len(job.tokens) - keep + min(job.max_tokens, 64)  # its prompt, a start
-        return lane if free >= needed or not self._running else None
+        pending = sum(g.pending_prompt for g in self._running)  # cells promised, not yet used
+        free = self._model.n_ctx - self._used() - pending + len(lane.tokens) - keep + freeable
+        alone = not self._running and not reserved
+        return lane if free - reserved >= self._needs(job, keep) or alone else None
+
+    @staticmethod
+    def _needs(job: Job, keep: int) -> int:
+        """Cells a job needs to start: its prompt past what it keeps, and a start on its
+        answer."""
+        return len(job.tokens) - keep + min(job.max_tokens, 64)
 
     def _admit(self) -> list[tuple[Job, Lane]]:
         """Pop the jobs that can start now, best first; each gets its sequence."""
         admitted = []
+        reserved = 0
         while self._queue:
             job = self._queue[0][2]
-            lane = self._admissible(job)
+            lane = self._admissible(job, reserved)
             if lane is None:
                 break
             heapq.heappop(self._queue)
+            reserved += self._needs(job, min(common_prefix(lane.tokens, job.tokens),
+                                             len(job.tokens) - 1))
             lane.busy = True
             admitted.append((job, lane))
         self._metrics.queue_depth.labels(self._model.name).set(len(self._queue))
