@@ -12,9 +12,8 @@ into one batch, then lets each sequence sample from its own logits.
   prompt tokens took in the last steps: deep in a long context each costs more); the
   running sequences' next tokens go first and prompts share what is left, an editor's
   prompt before the others, then the shortest left, and other prompts get only a trickle
-  (16 tokens a step) while an editor's completion runs. A prompt alone goes in steps twice
-  as long: an editor's request arriving waits for one of them, not for a whole `n_batch`
-  batch 20,000 tokens deep.
+  (16 tokens a step) while an editor's completion runs. A prompt alone goes in `n_batch`
+  batches (an editor's request arriving waits for the one in flight).
 - A sequence whose client reads slowly (its hand-off full) sits out steps; one whose client
   left leaves at once. A llama.cpp failure ends the sequences of that step, never the loop.
 """
@@ -285,9 +284,9 @@ class Scheduler:
         ready = [g for g in self._running if g.job.handoff.ready()]
         stepped: list[Generation] = []
         decoding = [g for g in ready if not g.prefilling]
-        # Twice as long a step when no one waits on it (the step's fixed cost, reading the
-        # weights, then weighs half as much on a prompt evaluated alone).
-        budget = self._budget(1 if decoding or self._queue else 2)
+        # A prompt alone goes in whole batches: sized steps made a real agent's cold 6k-token
+        # prompt on the 1.5B outlast Codex's 300 s stream timeout (the CI run of 50bc9a9).
+        budget = self._budget(1) if decoding or self._queue else batch.capacity
         for i, gen in enumerate(decoding):
             free = self._model.n_ctx - self._used()
             if free < 1 and not self._make_room(1):
