@@ -131,6 +131,7 @@ class Scheduler:
     def _loop(self) -> None:
         while True:
             with self._cond:
+                self._purge()  # a client may have left during the step (its wake went unheard)
                 while not self._closed and not self._has_work():
                     self._cond.wait()
                     self._purge()
