@@ -20,7 +20,16 @@ backend sends a tool call when it is complete, llama-server as it is generated; 
 says which the answer was). tok/s: (output tokens - 1) / (last - first answer event).
 Prints a table and writes bench/results/agents.json and agents.md. Figures, not pass/fail.
 
+`--new-session` runs instead a new session of each agent starting warm (the prefix cache on
+disk): the recorded request on a fresh backend (cold; its stable prefix is stored), the
+backend restarted, then a new session's first request (the next day's date, another
+question) — against the same new-session request on a backend with an empty state directory
+(cold) and on llama-server (cold). `--model` picks the packaged model (the 1.5B too;
+`--skip-ours-cold` leaves out our cold run of the new session). It writes
+bench/results/agents_new_session[_<model>].{json,md}.
+
     .venv/bin/python bench/agents.py [--rounds 5] [--max-tokens 64]
+    .venv/bin/python bench/agents.py --new-session [--model qwen2.5-coder-1.5b-instruct]
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ class Turn:
     wall_s: float
     output_tokens: int
     answer: str  # "text" or "tool call"
+    cached_tokens: int = 0  # prompt tokens the server did not evaluate (as it reports them)
 
 
 def recorded(name: str, path: str) -> dict[str, Any]:
@@ -102,6 +112,23 @@ def claude_turns(max_tokens: int) -> tuple[dict, dict]:
     return first, second
 
 
+RECORDED_DATE, NEXT_DATE = "2026-12-07", "2026-12-08"
+NEW_QUESTION = "Add a function to hello.py that prints the current time, then show it."
+
+
+def new_session(agent: str, body: dict) -> dict:
+    """The first request of another session of the same agent in the same project: the
+    next day's date (in its user messages) and another question (its last user text)."""
+    out = copy.deepcopy(body)
+    key = "messages" if agent == "claude_code" else "input"
+    turns = json.loads(json.dumps(out[key]).replace(RECORDED_DATE, NEXT_DATE))
+    last = [t for t in turns if t.get("role") == "user"][-1]
+    blocks = [b for b in last["content"] if b.get("type") in ("text", "input_text")]
+    blocks[-1]["text"] = NEW_QUESTION
+    out[key] = turns
+    return out
+
+
 def _answer_event(event: dict) -> str | None:
     """"text" or "tool call" for an event that carries the answer, else None."""
     kind = event.get("type", "")
@@ -118,16 +145,19 @@ def _answer_event(event: dict) -> str | None:
     return None
 
 
-def _usage(event: dict) -> tuple[int, int] | None:
-    """(prompt tokens, output tokens) from a final event, else None."""
+def _usage(event: dict) -> tuple[int, int, int] | None:
+    """(prompt tokens, output tokens, cached prompt tokens) from a final event, else None
+    (-1: not in this event)."""
     if event.get("type") == "response.completed" or event.get("type") == "response.incomplete":
         u = event["response"]["usage"]
-        return u["input_tokens"], u["output_tokens"]
+        cached = (u.get("input_tokens_details") or {}).get("cached_tokens") or 0
+        return u["input_tokens"], u["output_tokens"], cached
     if event.get("type") == "message_start":
         u = event["message"]["usage"]
-        return (u.get("input_tokens", 0) + (u.get("cache_read_input_tokens") or 0)), -1
+        cached = u.get("cache_read_input_tokens") or 0
+        return u.get("input_tokens", 0) + cached, -1, cached
     if event.get("type") == "message_delta":
-        return -1, event["usage"]["output_tokens"]
+        return -1, event["usage"]["output_tokens"], -1
     return None
 
 
@@ -136,7 +166,7 @@ async def turn(session: aiohttp.ClientSession, url: str, path: str, body: dict,
     start = time.perf_counter()
     first = last = None
     kind = "none"
-    prompt = output = 0
+    prompt = output = cached = 0
     async with session.post(url + path, json={**body, "stream": True},
                             headers=HEADERS) as resp:
         if resp.status != 200:
@@ -154,19 +184,138 @@ async def turn(session: aiohttp.ClientSession, url: str, path: str, body: dict,
             if counted is not None:
                 prompt = counted[0] if counted[0] >= 0 else prompt
                 output = counted[1] if counted[1] >= 0 else output
+                cached = counted[2] if counted[2] >= 0 else cached
     wall = time.perf_counter() - start
     if first is None or last is None:
         raise RuntimeError(f"{peer} {path}: no answer")
     rate = (output - 1) / (last - first) if output > 1 and last > first else float("nan")
-    done = Turn(agent, peer, label, prompt, first - start, rate, wall, output, kind)
-    print(f"{agent:>11} {peer:>12} {label:>16}: {prompt:6d} prompt tokens, TTFT "
-          f"{done.ttft_s:8.2f} s, {rate:5.1f} tok/s, wall {wall:7.2f} s, {output} tokens "
+    done = Turn(agent, peer, label, prompt, first - start, rate, wall, output, kind, cached)
+    print(f"{agent:>11} {peer:>12} {label:>16}: {prompt:6d} prompt tokens ({cached} cached), "
+          f"TTFT {done.ttft_s:8.2f} s, {rate:5.1f} tok/s, wall {wall:7.2f} s, {output} tokens "
           f"({kind})", flush=True)
     return done
 
 
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def backend_toml(port: int, model: str, model_path: Path, threads: int, keys: Path,
+                 state: Path) -> str:
+    return (f'port = {port}\napi_keys_file = "{keys}"\nstate_dir = "{state}"\n[[models]]\n'
+            f'name = "{model}"\npath = "{model_path}"\nn_ctx = {N_CTX}\n'
+            f"n_threads = {threads}\nn_batch = {N_BATCH}\n"
+            f"flash_attn = {str(FLASH_ATTN).lower()}\n")
+
+
+async def _prefixes_stored(session: aiohttp.ClientSession, url: str) -> None:
+    """Until the backend's writer has put a prefix on disk (it writes off the decode loop)."""
+    end = time.monotonic() + 600
+    while time.monotonic() < end:
+        async with session.get(url + "/metrics") as resp:
+            text = await resp.text()
+        if any(line.startswith("cerebrum_backend_prefix_cache_stores_total{")
+               and float(line.split()[-1]) >= 1 for line in text.splitlines()):
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError("no prefix was stored")
+
+
+async def new_sessions(args: argparse.Namespace) -> int:
+    """A new session starting warm after a restart, against cold runs (module docstring)."""
+    model = args.model
+    model_path = models.resolve(model, models.default_cache_dir())
+    work = Path(tempfile.mkdtemp(prefix="cerebrum-bench-sessions-"))
+    (work / "keys").write_text("bench\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    plans = {"codex": ("/v1/responses", codex_turns(args.max_tokens)[0] | {"model": model}),
+             "claude_code": ("/v1/messages",
+                             claude_turns(args.max_tokens)[0] | {"model": model})}
+    turns: list[Turn] = []
+    stored: dict[str, int] = {}
+    timeout = aiohttp.ClientTimeout(total=3600)
+
+    async def run(session: aiohttp.ClientSession, argv: list[str], env: dict | None,
+                  path: str, body: dict, agent: str, peer: str, label: str,
+                  after=None) -> Turn:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            await wait_healthy(session, url, proc)
+            done = await turn(session, url, path, body, agent, peer, label)
+            if after is not None:
+                await after(session, url)
+            return done
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+            await asyncio.sleep(1.0)  # the port and the cores free before the next
+
+    def ours(state: Path) -> list[str]:
+        config = work / f"backend-{state.name}.toml"
+        config.write_text(backend_toml(port, model, model_path, args.threads, work / "keys",
+                                       state))
+        return [sys.executable, "-m", "vps_appliance", "--config", str(config)]
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for agent in args.agents:
+            path, first = plans[agent]
+            later = new_session(agent, first)
+            state = work / f"state-{agent}"
+            turns.append(await run(session, ours(state), None, path, first, agent, "backend",
+                                   "session 1, cold", after=_prefixes_stored))
+            stored[agent] = sum(p.stat().st_size for p in state.rglob("*.kv"))
+            turns.append(await run(session, ours(state), None, path, later, agent, "backend",
+                                   "new session, restarted"))
+            if not args.skip_ours_cold:
+                turns.append(await run(session, ours(work / f"empty-{agent}"), None, path,
+                                       later, agent, "backend", "new session, cold"))
+            server = llama_server.command(model_path, port, threads=args.threads, n_ctx=N_CTX,
+                                          n_batch=N_BATCH, flash_attn=FLASH_ATTN)
+            if server is not None:
+                turns.append(await run(session, server[0], server[1], path, later, agent,
+                                       "llama-server", "new session, cold"))
+    result: dict[str, Any] = {
+        "machine": machine(), "model": model, "threads": args.threads, "n_ctx": N_CTX,
+        "n_batch": N_BATCH, "flash_attn": FLASH_ATTN, "max_tokens": args.max_tokens,
+        "date": time.strftime("%Y-%m-%d"), "stored_bytes": stored,
+        "turns": [asdict(t) for t in turns], "agents": {}}
+    for agent in args.agents:
+        mine = {(t.peer, t.turn): t for t in turns if t.agent == agent}
+        warm = mine[("backend", "new session, restarted")]
+        entry: dict[str, Any] = {"hit_rate": warm.cached_tokens / warm.prompt_tokens}
+        peer = mine.get(("llama-server", "new session, cold"))
+        if peer is not None:
+            entry["ttft_vs_llama_server_cold"] = warm.ttft_s / peer.ttft_s
+        cold = mine.get(("backend", "new session, cold"))
+        if cold is not None:
+            entry["ttft_vs_ours_cold"] = warm.ttft_s / cold.ttft_s
+        result["agents"][agent] = entry
+    suffix = "" if model == MODEL else f"_{model}"
+    write_results(args.out, f"agents_new_session{suffix}", result, session_markdown(result))
+    return 0
+
+
+def session_markdown(res: dict) -> str:
+    names = {"codex": "Codex CLI 0.171.0", "claude_code": "Claude Code 2.1.197"}
+    lines = [f"Machine: {res['machine']}. Model {res['model']}, {res['threads']} threads, "
+             f"n_ctx {res['n_ctx']}, batch {res['n_batch']}, flash-attn {res['flash_attn']}, "
+             f"answers cut at {res['max_tokens']} tokens, greedy, {res['date']}. Each row a "
+             "server just started (our TTFT includes loading the model).", "",
+             "| agent | server | request | prompt tokens | not evaluated | TTFT s |",
+             "|---|---|---|---|---|---|"]
+    for t in res["turns"]:
+        lines.append(f"| {names[t['agent']]} | {t['peer']} | {t['turn']} | "
+                     f"{t['prompt_tokens']} | {t['cached_tokens']} | {t['ttft_s']:.2f} |")
+    lines += ["", "| agent | stored on disk | hit rate (new session) | TTFT ÷ llama-server cold "
+              "(goal ≤ 0.05) | TTFT ÷ ours cold |", "|---|---|---|---|---|"]
+    for agent, entry in res["agents"].items():
+        ratios = [f"{entry[k]:.3f}" if k in entry else "n/a"
+                  for k in ("ttft_vs_llama_server_cold", "ttft_vs_ours_cold")]
+        lines.append(f"| {names[agent]} | {res['stored_bytes'][agent] / 2**20:.0f} MiB | "
+                     f"{entry['hit_rate']:.1%} | {' | '.join(ratios)} |")
+    return "\n".join(lines) + "\n"
 
 
 async def main() -> int:
@@ -176,7 +325,13 @@ async def main() -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--agents", nargs="*", default=["codex", "claude_code"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--new-session", action="store_true",
+                        help="a new session after a restart, warm from the disk cache")
+    parser.add_argument("--model", default=MODEL, choices=sorted(models.PACKAGED))
+    parser.add_argument("--skip-ours-cold", action="store_true")
     args = parser.parse_args()
+    if args.new_session:
+        return await new_sessions(args)
     model_path = models.resolve(MODEL, models.default_cache_dir())
     work = Path(tempfile.mkdtemp(prefix="cerebrum-bench-agents-"))
     ports = {"backend": free_port(), "orchestrator": free_port(), "llama-server": free_port()}

@@ -31,6 +31,15 @@ def drafting(usage: Any) -> dict[str, int | None]:
     return {"drafted_tokens": accepted + rejected, "accepted_tokens": accepted}
 
 
+def queue_ms(timings: Any) -> float | None:
+    """How long the backend held the request before its turn (its `timings.queue_ms`); None
+    when the upstream does not say (llama-server)."""
+    value = timings.get("queue_ms") if isinstance(timings, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
 @dataclass
 class Stats:
     """What /stats reports; bounded memory (the last `window` latencies)."""

@@ -73,9 +73,13 @@ def _num(value: Any, fmt: str, unit: str) -> str | None:
     return f"{value:{fmt}}{unit}" if isinstance(value, int | float) else None
 
 
+QUEUE_SHOWN_MS = 100.0  # a shorter wait is the backend's step, not a queue
+
+
 def status_line(stats: dict[str, Any], tokens: int, ttft_ms: float | None,
                 tok_s: float | None) -> str:
-    """After an answer: model · language · TTFT · tok/s · tokens · reduction."""
+    """After an answer: model · language · TTFT · tok/s · tokens · reduction, and the wait
+    for the model's turn when there was one (other clients' requests ahead of it)."""
     ttft = stats.get("ttft_ms", ttft_ms) if stats.get("ttft_ms") is not None else ttft_ms
     rate = stats.get("tok_s") if stats.get("tok_s") is not None else tok_s
     reduction = stats.get("reduction")
@@ -84,6 +88,9 @@ def status_line(stats: dict[str, Any], tokens: int, ttft_ms: float | None,
              f"{tokens} tokens",
              _num(reduction * 100 if isinstance(reduction, int | float) else None, ".0f",
                   "% reduction") or "reduction ?"]
+    queued = stats.get("queue_ms")
+    if isinstance(queued, int | float) and queued >= QUEUE_SHOWN_MS:
+        parts.insert(2, f"queued {queued / 1000:.1f} s")
     return "[" + " · ".join(parts) + "]"
 
 

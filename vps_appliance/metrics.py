@@ -55,6 +55,27 @@ class Metrics:
         self.batch_sequences = Histogram(
             PREFIX + "batch_sequences", "Sequences taking part in a decode step", ["model"],
             registry=r, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64))
+        self.prefix_hits = Counter(
+            PREFIX + "prefix_cache_hits",
+            "Requests whose stable prefix (system prompt and tools) was loaded from disk",
+            ["model"], registry=r)
+        self.prefix_misses = Counter(
+            PREFIX + "prefix_cache_misses",
+            "Requests with a stable prefix found neither in memory nor on disk", ["model"],
+            registry=r)
+        self.prefix_stores = Counter(
+            PREFIX + "prefix_cache_stores", "Prefixes written to disk", ["model"], registry=r)
+        self.prefix_rejected = Counter(
+            PREFIX + "prefix_cache_rejected",
+            "Files on disk ignored and removed: truncated, corrupted or of another model",
+            ["model"], registry=r)
+        self.prefix_bytes = Gauge(
+            PREFIX + "prefix_cache_bytes", "Bytes of stored prefixes on disk", ["model"],
+            registry=r)
+        self.prefix_load_seconds = Histogram(
+            PREFIX + "prefix_cache_load_seconds",
+            "Reading and checking a stored prefix (before loading it into a sequence)",
+            ["model"], registry=r, buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
         self.in_flight = Gauge(PREFIX + "in_flight", "Requests being served", registry=r)
         self.cancelled = Counter(PREFIX + "generations_cancelled",
                                  "Generations stopped early because the client went away",

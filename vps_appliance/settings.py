@@ -41,6 +41,15 @@ MIN_CELLS_PER_SEQUENCE = 64
 CHAT_FORMATS = ("auto", "chatml", "llama-2", "none")
 
 
+def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """systemd's `StateDirectory=` ($STATE_DIRECTORY), else `$XDG_STATE_HOME/cerebrum/backend`
+    with the XDG default of `~/.local/state`."""
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "cerebrum" / "backend"
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Per-model sampling defaults; a request's own values win."""
@@ -75,6 +84,12 @@ class ModelSpec:
     # to one-token steps, which `speculative = "exact"` relies on.
     weight_repack: bool = False
     prompt_cache_bytes: int = 256 * 1024 * 1024
+    # The prefix cache on disk (engine/disk_cache.py): the KV of requests' stable prefixes
+    # (system prompt and tools) of at least `prefix_cache_min_tokens`, kept under state_dir
+    # across restarts; at most `prefix_cache_disk_bytes` (0: off), least recently used first
+    # out. A Claude Code prefix is ~250 MB with the 0.5B, ~590 MB with the 1.5B.
+    prefix_cache_disk_bytes: int = 4 * 1024 ** 3
+    prefix_cache_min_tokens: int = 1024
     # Fill-in-the-middle: "psm" (prefix, suffix, middle: how Qwen2.5-Coder was trained) or
     # "spm"; the suffix is cut to its first `fim_suffix_tokens` tokens (0: a quarter of the
     # context), which bounds what one line typed at the cursor re-evaluates under "psm".
@@ -117,6 +132,7 @@ class Settings:
     write_timeout: float = 30.0
     idle_exit: float = 0.0
     cache_dir: Path = field(default_factory=default_cache_dir)
+    state_dir: Path = field(default_factory=default_state_dir)  # the prefix cache on disk
     log_level: str = "info"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; "*": any
@@ -138,6 +154,7 @@ _TOP_KEYS: dict[str, type] = {
     "write_timeout": float,
     "idle_exit": float,
     "cache_dir": Path,
+    "state_dir": Path,
     "log_level": str,
     "api_keys_file": Path,
 }
@@ -153,6 +170,8 @@ _MODEL_KEYS: dict[str, type] = {
     "flash_attn": bool,
     "weight_repack": bool,
     "prompt_cache_bytes": int,
+    "prefix_cache_disk_bytes": int,
+    "prefix_cache_min_tokens": int,
     "fim_layout": str,
     "fim_suffix_tokens": int,
     "speculative": str,
@@ -215,6 +234,8 @@ def _model(table: Any, index: int) -> ModelSpec:
     check_range(f"{where}.n_threads", spec.n_threads, 1, 1024)
     check_range(f"{where}.n_batch", spec.n_batch, 1, 1 << 16)
     check_range(f"{where}.prompt_cache_bytes", spec.prompt_cache_bytes, 0)
+    check_range(f"{where}.prefix_cache_disk_bytes", spec.prefix_cache_disk_bytes, 0)
+    check_range(f"{where}.prefix_cache_min_tokens", spec.prefix_cache_min_tokens, 16, 1 << 20)
     check_range(f"{where}.parallel", spec.parallel, 1, 64)
     check_range(f"{where}.step_ms", spec.step_ms, 10, 60_000)
     if spec.n_ctx < MIN_CELLS_PER_SEQUENCE * spec.parallel:

@@ -75,6 +75,7 @@ class Timing:
     tokens_per_second: float | None = None
     stop_type: StopType = "none"
     stopping_word: str = ""  # the stop sequence that ended it (stop_type "word")
+    queued_seconds: float | None = None  # waiting for the model's turn; None: not known
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cerebrum import timings
 from cerebrum.generation.events import Finish, TextDelta
 
 
@@ -21,23 +22,6 @@ def select_fields(body: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any
         else:
             out[path] = value
     return out
-
-
-def timings(prompt_n: int, prompt_s: float, predicted_n: int, predicted_s: float,
-            cache_n: int) -> dict[str, float | int]:
-    """llama-server's `timings` object. As llama-server's, the generation rates count the
-    steps between the first and the last token (`predicted_n` - 1), the time they span."""
-    prompt_ms, predicted_ms = prompt_s * 1000, predicted_s * 1000
-    steps = max(predicted_n - 1, 0)
-    return {
-        "cache_n": cache_n,
-        "prompt_n": prompt_n, "prompt_ms": prompt_ms,
-        "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n else 0.0,
-        "prompt_per_second": prompt_n / prompt_s if prompt_s > 0 else 0.0,
-        "predicted_n": predicted_n, "predicted_ms": predicted_ms,
-        "predicted_per_token_ms": predicted_ms / steps if steps else 0.0,
-        "predicted_per_second": steps / predicted_s if predicted_s > 0 else 0.0,
-    }
 
 
 @dataclass
@@ -69,9 +53,7 @@ class Reply:
             "generation_settings": self.generation_settings, "truncated": self.truncated,
             "stop_type": timing.stop_type, "stopping_word": timing.stopping_word,
             "tokens_cached": timing.tokens_cached,
-            "timings": timings(usage.prompt_tokens - usage.cached_tokens, timing.prompt_seconds,
-                               usage.completion_tokens, timing.predict_seconds,
-                               usage.cached_tokens),
+            "timings": timings.of(usage, timing),
         }
         if self.truncation is not None:
             out["truncation"] = self.truncation

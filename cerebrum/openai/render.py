@@ -1,6 +1,7 @@
 """The internal events of a generation as OpenAI's stream and body (pure): every choice of
 `n`, text with its logprobs in the endpoint's shape, tool calls as `delta.tool_calls`
-fragments, finish reasons, and the usage of all choices together."""
+fragments, finish reasons, the usage of all choices together, and on the last chunk (or the
+body) llama-server's `timings` with our `queue_ms`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cerebrum import logprobs
+from cerebrum import logprobs, timings
 from cerebrum.generation.events import (
     Event,
     Failure,
@@ -45,6 +46,17 @@ def completion_logprobs(entries: Sequence[TokenLogprob], offset: int = 0) -> dic
             "token_logprobs": [e.logprob for e in entries],
             "top_logprobs": [{logprobs.text(p): lp for p, lp in e.top} for e in entries],
             "text_offset": offsets}
+
+
+def timings_of(finishes: Sequence[Finish]) -> dict[str, float | int]:
+    """The request's `timings`: llama-server's object for all its choices together, and our
+    `queue_ms` (how long it waited for the model's turn) when known."""
+    first = min(finishes, key=lambda f: f.choice).timing
+    out = timings.of(total([f.usage for f in finishes]), first,
+                     sum(f.timing.predict_seconds for f in finishes))
+    if first.queued_seconds is not None:
+        out["queue_ms"] = round(first.queued_seconds * 1000, 1)
+    return out
 
 
 def total(usages: Sequence[Usage]) -> Usage:
@@ -103,9 +115,12 @@ class Render:
         """Whether every choice has finished."""
         return sum(c.finish is not None for c in self.choices.values()) == self.n
 
+    def _finishes(self) -> list[Finish]:
+        return [c.finish for c in self.choices.values() if c.finish is not None]
+
     def usage(self) -> Usage:
         """The usage of every choice together."""
-        return total([c.finish.usage for c in self.choices.values() if c.finish is not None])
+        return total([f.usage for f in self._finishes()])
 
     def _take(self, event: Event) -> _Choice | None:
         """Fold an event into its choice's state (for the body, and the stream's offsets)."""
@@ -152,10 +167,13 @@ class Render:
         out: list[dict[str, Any] | str] = []
         if not choice.started and self.env.kind == "chat":
             out.append(self._chunk(choice, index, ""))
-        out.append(self._chunk(choice, index, None, finish_reason=event.reason))
+        last = self._chunk(choice, index, None, finish_reason=event.reason)
+        out.append(last)
         if self.complete:
             if self.include_usage:
-                out.append(self.env.usage_chunk(self.usage()))
+                last = self.env.usage_chunk(self.usage())
+                out.append(last)
+            last["timings"] = timings_of(self._finishes())
             out.append(DONE)
         return out
 
@@ -179,4 +197,5 @@ class Render:
             choices.append(self.env.choice(text, c.finish.reason, index=index,
                                            logprobs=self._logprobs(c.logprobs, 0),
                                            tool_calls=calls))
-        return self.env.body("", "", self.usage(), choices=choices)
+        return {**self.env.body("", "", self.usage(), choices=choices),
+                "timings": timings_of(self._finishes())}

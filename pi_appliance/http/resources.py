@@ -19,7 +19,7 @@ from cerebrum.openai.fold import Folder
 from ..errors import UpstreamError
 from ..planning.plan import Plan
 from ..planning.planner import Planner
-from ..stats import drafting
+from ..stats import drafting, queue_ms
 from ..upstream.proxy import Opened
 from ..wire import protocol
 from ..wire.infill import parse_openai
@@ -30,9 +30,10 @@ from .shared import Timed, read_json
 
 
 def stats_of(plan: Plan, opened: Opened | None, ttft: float | None, tok_s: float | None,
-             usage: Any = None) -> dict[str, Any]:
-    """The `cerebrum` object of the last chunk (and of previews): route, pipeline, timing,
-    and speculative decoding (the prediction sent, tokens drafted and accepted upstream)."""
+             usage: Any = None, timings: Any = None) -> dict[str, Any]:
+    """The `cerebrum` object of the last chunk (and of previews): route, pipeline, timing
+    (with the backend's queue wait), and speculative decoding (the prediction sent, tokens
+    drafted and accepted upstream)."""
     decision, prepared = plan.decision, plan.prepared
     pipeline = {k: v for k, v in prepared.stats_dict().items()
                 if k not in ("mode", "reason", "language", "language_reason")}
@@ -43,6 +44,7 @@ def stats_of(plan: Plan, opened: Opened | None, ttft: float | None, tok_s: float
         out["backend"] = opened.backend.name
     out["ttft_ms"] = None if ttft is None else round(ttft * 1000, 1)
     out["tok_s"] = None if tok_s is None else round(tok_s, 1)
+    out["queue_ms"] = queue_ms(timings)
     out["prediction_chars"] = plan.prediction_chars  # 0: none was sent
     out.update(drafting(usage))
     return out
@@ -95,7 +97,7 @@ class Relay(Timed):
         self.plan = plan
 
     def _stats(self) -> dict[str, Any]:
-        return stats_of(self.plan, self.opened, *self.timing(), self.usage)
+        return stats_of(self.plan, self.opened, *self.timing(), self.usage, self.timings)
 
     async def events(self) -> AsyncIterator[SSEvent]:
         """SSE for the client: chunks, then the `cerebrum` stats chunk, then [DONE].

@@ -43,9 +43,11 @@ class Timed:
         self.last_at: float | None = None
         self.tokens = 0
         self.usage: Any = None  # the upstream's, from the chunk that carries it (the last)
+        self.timings: Any = None  # the upstream's (llama-server's `timings`, our `queue_ms`)
 
     def _saw(self, chunk: dict[str, Any]) -> None:
         self.usage = chunk.get("usage") or self.usage
+        self.timings = chunk.get("timings") or self.timings
         if self.text_of(chunk):
             now = self.s.clock()
             if self.first_at is None:

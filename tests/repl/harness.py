@@ -118,6 +118,13 @@ def slow_services(smollm2: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
+def queued_services(smollm2: Path, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[tuple[str, str]]:
+    """SmolLM2 on one sequence, 24 tokens an answer: a second client waits its turn."""
+    yield from supervise(tmp_path_factory.mktemp("queued"), smollm2, max_tokens=24, parallel=1)
+
+
+@pytest.fixture(scope="module")
 def fake_orchestrator() -> Iterator[str]:
     """tests/repl/fake_orchestrator.py as a process: the prompt picks the fault."""
     port = free_port()

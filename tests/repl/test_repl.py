@@ -22,6 +22,7 @@ from harness import (  # fixtures, used by name as arguments
     fake_orchestrator,  # noqa: F401
     free_port,
     launch,  # noqa: F401
+    queued_services,  # noqa: F401
     services,  # noqa: F401
     slow_services,  # noqa: F401
     spawn,  # noqa: F401
@@ -380,3 +381,40 @@ def test_hostile_or_cut_off_answers_are_not_written(fake_orchestrator, spawn, tm
     screen.send(":diff new.py\r")
     screen.wait_for("new.py: the answer's code block is cut off")
     assert not (project / "new.py").exists()
+
+
+def backend_load(backend: str) -> dict:
+    with urllib.request.urlopen(backend + "/health", timeout=10) as resp:
+        return json.load(resp)["models"][0]
+
+
+@pytest.mark.slow
+def test_the_status_line_shows_the_wait_for_the_models_turn(queued_services, spawn):
+    import http.client
+
+    orchestrator, backend = queued_services
+    host, port = backend.removeprefix("http://").split(":")
+    holder = http.client.HTTPConnection(host, int(port), timeout=60)
+    held = 0.5  # seconds the REPL's request waits at least once it is queued
+    try:  # another client's long answer holds the backend's only sequence
+        holder.request("POST", "/v1/chat/completions", json.dumps({
+            "model": "tiny", "messages": [{"role": "user", "content": "Tell a long story."}],
+            "stream": True, "max_tokens": 3000}), {"Content-Type": "application/json"})
+        wait_until(lambda: backend_load(backend)["in_use"] == 1, "the sequence is taken")
+        screen = spawn(orchestrator)
+        screen.send("hello\r")
+        wait_until(lambda: backend_load(backend)["waiting"] == 1, "the REPL's request queued")
+        time.sleep(held)  # not a wait for anything: how long the REPL's turn is held back
+    finally:
+        holder.close()  # its client leaves: the REPL's request takes the sequence
+    screen.wait_for(lambda s: STATUS.search(s.text) and at_prompt(s))
+    queued = re.search(r"\[tiny · \S+ · queued (\d+\.\d) s · ", screen.text)
+    assert queued, screen.text
+    assert float(queued.group(1)) >= held - 0.05  # shown with one decimal
+
+
+def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)

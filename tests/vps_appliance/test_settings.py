@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cerebrum.config import ConfigError, check_exposure
-from vps_appliance.settings import load_settings
+from vps_appliance.settings import default_state_dir, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -71,6 +71,11 @@ max_tokens = 32
     ("[[models]]\nname = 'a'\npath = 'x'\nn_ctx = 128\nparallel = 4",
      "models\\[0\\].parallel: 4 sequences need n_ctx of at least 256"),
     ("[[models]]\nname = 'a'\npath = 'x'\nstep_ms = 0", "models\\[0\\].step_ms: must"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nprefix_cache_disk_bytes = -1",
+     "models\\[0\\].prefix_cache_disk_bytes: must"),
+    ("[[models]]\nname = 'a'\npath = 'x'\nprefix_cache_min_tokens = 8",
+     "models\\[0\\].prefix_cache_min_tokens: must"),
+    ("state_dir = 5", "state_dir"),
     ("[[models]]\npath = 'x'", "models\\[0\\].name: required"),
     ("models = []", "non-empty array"),
     ("[[models]]\nname='a'\npath='x'\n[[models]]\nname='a'\npath='y'", "duplicate names"),
@@ -111,3 +116,11 @@ def test_write_timeout_defaults_to_30_s_and_reads_the_file_and_environment(tmp_p
 def test_write_timeout_out_of_range_names_the_key(raw):
     with pytest.raises(ConfigError, match=r"write_timeout: must be between 0\.01 and 3600"):
         load_settings(None, {"CEREBRUM_BACKEND_WRITE_TIMEOUT": raw})
+
+
+def test_the_state_directory_is_systemds_else_xdgs(tmp_path):
+    assert default_state_dir({"STATE_DIRECTORY": "/var/lib/cerebrum-backend:/var/lib/x"}) \
+        == Path("/var/lib/cerebrum-backend")
+    assert default_state_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/cerebrum/backend")
+    assert load_settings(None, {"CEREBRUM_BACKEND_STATE_DIR": str(tmp_path)}).state_dir \
+        == tmp_path

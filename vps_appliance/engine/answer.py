@@ -74,6 +74,7 @@ class Answer:
                         tokens_cached=done.tokens_cached,
                         tokens_per_second=done.decode_tokens_per_second,
                         stop_type=done.stop_type,  # type: ignore[arg-type]
-                        stopping_word=done.stopping_word)
+                        stopping_word=done.stopping_word,
+                        queued_seconds=done.queued_seconds if done.index == 0 else None)
         out.append(Finish(reason, done.usage, done.index, timing))  # type: ignore[arg-type]
         return out

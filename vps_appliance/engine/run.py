@@ -22,6 +22,7 @@ from . import chat, fim, fim_service, sampling, structured, tools
 from .answer import Answer
 from .decoding.job import Control
 from .params import GenerationParams, completion_budget, params_of
+from .prompt_cache import common_prefix
 from .sampling import SamplerSpec
 from .slots import LoadedModel, ModelSlot
 from .speculative import DraftConfig
@@ -94,6 +95,25 @@ async def _with_options(control: Control, model: LoadedModel, req: Request, max_
                                repeated_calls_end=tooling.active)
 
 
+def stable_prefix(model: LoadedModel, messages: list[dict], template_tools: list | None,
+                  tokens: list[int]) -> int:
+    """How many of a conversation's prompt tokens are its stable prefix: the system
+    messages it begins with and the tools, as the template renders them — the part the
+    sessions of one agent in one project share (the date, the working directory and the
+    task come later, in user messages). 0 when there is none or it cannot be rendered."""
+    leading = 0
+    while leading < len(messages) and messages[leading]["role"] == "system":
+        leading += 1
+    if leading == 0 and not template_tools:
+        return 0
+    try:
+        alone, _ = chat.chat_tokens(model.llm, model.formatter, messages[:leading],
+                                    template_tools)
+    except BadRequest:  # a template that wants a user turn
+        return 0
+    return min(common_prefix(alone, tokens), len(tokens) - 1)
+
+
 async def prepare(model: LoadedModel, spec: ModelSpec, req: Request, max_n: int, *,
                   clip: bool = False) -> Prepared:
     """A conversation or a prompt (with a suffix: fill in the middle) made ready to run.
@@ -110,10 +130,14 @@ async def prepare(model: LoadedModel, spec: ModelSpec, req: Request, max_n: int,
         cut = fill.cut
     else:
         if req.kind == "chat":
+            messages = tools.template_messages(req.turns, frozenset(
+                t.name for t in req.tools if t.freeform))
             tokens, stops = await asyncio.to_thread(
-                chat.chat_tokens, model.llm, model.formatter,
-                tools.template_messages(req.turns, frozenset(
-                    t.name for t in req.tools if t.freeform)), tooling.template_tools())
+                chat.chat_tokens, model.llm, model.formatter, messages,
+                tooling.template_tools())
+            if model.disk is not None:
+                control = dataclasses.replace(control, prefix=await asyncio.to_thread(
+                    stable_prefix, model, messages, tooling.template_tools(), tokens))
         else:
             tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
         requested = params.max_tokens

@@ -30,6 +30,7 @@ from .chat import ChatFormatter, make_formatter, renders_tools
 from .decoding.job import Control, Done, Event, Failed, Handoff, Job
 from .decoding.scheduler import Load, Scheduler
 from .decoding.sequence import Model
+from .disk_cache import DiskCache, Events
 from .params import GenerationParams
 
 log = structlog.get_logger("cerebrum.backend")
@@ -98,14 +99,18 @@ class LoadedModel:
     n_ctx: int
     cache: prompt_cache.PromptCache | None
     tools: bool = False  # its chat template renders tools
+    disk: DiskCache | None = None  # stable prefixes kept on disk across restarts
 
 
 class ModelSlot:
     """One manifest model: loads it lazily, runs its decode loop, bounds its queue."""
 
     def __init__(self, spec: ModelSpec, *, path_of: Callable[[ModelSpec], Path], loader: Loader,
-                 max_queue: int, token_buffer: int, metrics: Metrics, clock: Clock):
+                 max_queue: int, token_buffer: int, metrics: Metrics, clock: Clock,
+                 prefix_dir: Path | None = None, fingerprint: str = ""):
         self.spec = spec
+        self._prefix_dir = prefix_dir  # the disk cache's directory (None: no disk cache)
+        self._fingerprint = fingerprint
         self._path_of = path_of
         self._loader = loader
         self._max_queue = max_queue
@@ -165,7 +170,8 @@ class ModelSlot:
                 self._scheduler = Scheduler(
                     Model(model.llm, model.vocab, model.n_ctx, self.spec.name),
                     parallel=self.spec.parallel, step_ms=self.spec.step_ms,
-                    n_batch=self.spec.n_batch, cache=model.cache, metrics=self._metrics,
+                    n_batch=self.spec.n_batch, cache=model.cache, disk=model.disk,
+                    metrics=self._metrics,
                     clock=self._clock, verify_limit=lambda: self._verify_limit,
                     set_verify_limit=self._measured, draft_max=self.spec.draft_max)
                 self._model = model
@@ -184,7 +190,28 @@ class ModelSlot:
         return LoadedModel(llm=llm, formatter=make_formatter(llm, self.spec.chat_format),
                            vocab=llama_cpp.llama_model_get_vocab(llm.model),
                            n_ctx=llm.n_ctx(), cache=cache,
-                           tools=renders_tools(llm, self.spec.chat_format))
+                           tools=renders_tools(llm, self.spec.chat_format),
+                           disk=self._open_disk())
+
+    def _open_disk(self) -> DiskCache | None:
+        """The model's prefix cache on disk, its stored prefixes read (None when off, or
+        when its directory cannot be used: the backend then runs without it)."""
+        spec, m = self.spec, self._metrics
+        if self._prefix_dir is None or spec.prefix_cache_disk_bytes <= 0:
+            return None
+        name = spec.name
+        disk = DiskCache(self._prefix_dir, self._fingerprint, spec.prefix_cache_disk_bytes,
+                         spec.prefix_cache_min_tokens, name=name, events=Events(
+                             stored=m.prefix_stores.labels(name).inc,
+                             rejected=m.prefix_rejected.labels(name).inc,
+                             size=m.prefix_bytes.labels(name).set,
+                             loaded=m.prefix_load_seconds.labels(name).observe))
+        try:
+            disk.open()
+        except OSError as exc:
+            log.warning("prefix_cache_unavailable", model=name, error=type(exc).__name__)
+            return None
+        return disk
 
     def _measured(self, limit: int) -> None:
         self._verify_limit = limit
@@ -204,8 +231,9 @@ class ModelSlot:
         started = self._clock()
         self._outstanding += 1
         try:
+            stored = await self._stored(tokens, control)
             scheduler.submit(Job(tokens, params, max_tokens, params.stop + extra_stops, control,
-                                 handoff, submitted=started))
+                                 handoff, submitted=started, stored=stored))
             while True:
                 event = await handoff.get()
                 yield event
@@ -217,10 +245,32 @@ class ModelSlot:
             self._outstanding -= 1
             self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (self._clock() - started)
 
+    async def _stored(self, tokens: list[int], control: Control
+                      ) -> prompt_cache.Snapshot | None:
+        """For a request with a stable prefix: the stored prefix sharing the most with its
+        prompt, read (off the loop) when it holds more than memory does."""
+        model, scheduler = self._model, self._scheduler
+        disk = model.disk if model is not None else None
+        if disk is None or scheduler is None or not control.cache_prompt \
+                or control.prefix < disk.min_tokens:
+            return None
+        entry, shared = disk.best(tokens)
+        warm = scheduler.warm(tokens)
+        if entry is None or shared <= warm:
+            if warm < control.prefix:
+                self._metrics.prefix_misses.labels(self.spec.name).inc()
+            return None
+        snapshot = await asyncio.to_thread(disk.load, entry)
+        if snapshot is None:
+            self._metrics.prefix_misses.labels(self.spec.name).inc()
+        return snapshot
+
     def close(self) -> None:
-        """Stop the decode loop (called at shutdown)."""
+        """Stop the decode loop and the disk cache's writer (called at shutdown)."""
         if self._scheduler is not None:
             self._scheduler.close()
+        if self._model is not None and self._model.disk is not None:
+            self._model.disk.close()
         with suppress(Exception):
             if self._model is not None:
                 self._model.llm.close()

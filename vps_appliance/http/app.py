@@ -222,9 +222,10 @@ def make_app(settings: Settings, *, loader: Loader | None = None,
     app[CLOCK] = clock
     app[ACTIVITY] = Activity(clock)
     app[SLOTS] = {}
-    app[RUNTIME] = Runtime(settings, app[SLOTS], loader=loader, metrics=metrics, clock=clock)
     started, build = int(time.time()), llama_build()
     app[IDENTITIES] = {spec.name: identity(spec, started, build) for spec in settings.models}
+    app[RUNTIME] = Runtime(settings, app[SLOTS], loader=loader, metrics=metrics, clock=clock,
+                           fingerprints={n: i.fingerprint for n, i in app[IDENTITIES].items()})
     app.on_cleanup.append(_close_slots)
     routes.add_routes(app)
     return app

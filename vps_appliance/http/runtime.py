@@ -31,8 +31,10 @@ class Runtime:
     manifest model)."""
 
     def __init__(self, settings: Settings, slots: dict[str, ModelSlot], *,
-                 loader: Loader | None, metrics: Metrics, clock: Clock):
+                 loader: Loader | None, metrics: Metrics, clock: Clock,
+                 fingerprints: dict[str, str]):
         self._settings = settings
+        self._fingerprints = fingerprints  # a model's KV on disk is its fingerprint's
         self._slots = slots
         self._loader = loader
         self._metrics = metrics
@@ -58,7 +60,9 @@ class Runtime:
             spec.name: engine.ModelSlot(
                 spec, path_of=path_of, loader=self._loader or engine.load_llama,
                 max_queue=settings.max_queue, token_buffer=settings.token_buffer,
-                metrics=self._metrics, clock=self._clock)
+                metrics=self._metrics, clock=self._clock,
+                prefix_dir=settings.state_dir / "prefixes" / spec.name,
+                fingerprint=self._fingerprints[spec.name])
             for spec in settings.models
         }
 

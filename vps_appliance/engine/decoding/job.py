@@ -12,6 +12,7 @@ from cerebrum.generation.events import Usage
 
 from .. import logprobs
 from ..params import GenerationParams
+from ..prompt_cache import Snapshot
 from ..sampling import SamplerSpec
 from ..speculative import DraftConfig
 
@@ -60,6 +61,7 @@ class Control:
     n: int = 1  # choices, generated one after another on the evaluated prompt
     repeated_calls_end: bool = False  # tools offered: an answer writing a call again ends
     interactive: bool = False  # an editor's completion: admitted and evaluated first
+    prefix: int = 0  # tokens of the request's stable prefix (system prompt, tools): on disk
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class Job:
     control: Control
     handoff: Handoff
     submitted: float = 0.0
+    stored: Snapshot | None = None  # a stable prefix read from disk for it, to load first
 
     @property
     def priority(self) -> int:

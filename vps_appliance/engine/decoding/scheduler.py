@@ -34,6 +34,7 @@ from cerebrum.activation import Clock
 
 from ...metrics import Metrics
 from .. import prompt_cache
+from ..disk_cache import DiskCache
 from ..prompt_cache import PromptCache, common_prefix
 from .batch import Batch, invariant_batch
 from .job import Failed, Job
@@ -65,6 +66,7 @@ class Scheduler:
 
     def __init__(self, model: Model, *, parallel: int, step_ms: int, n_batch: int,
                  cache: PromptCache | None, metrics: Metrics, clock: Clock,
+                 disk: DiskCache | None,
                  verify_limit: Callable[[], int | None], set_verify_limit: Callable[[int], None],
                  draft_max: int):
         self._model = model
@@ -75,6 +77,7 @@ class Scheduler:
         self._step_seconds = step_ms / 1000
         self._token_seconds = 0.002  # a prompt token's share of a step; measured as it goes
         self._cache = cache
+        self._disk = disk
         self._metrics = metrics
         self._clock = clock
         self._verify_limit = verify_limit
@@ -106,6 +109,13 @@ class Scheduler:
         """Something changed (a client read or left): look again."""
         with self._cond:
             self._cond.notify()
+
+    def warm(self, prompt: list[int]) -> int:
+        """About how much of `prompt` an idle sequence or the RAM cache holds now (read from
+        the event loop while the loop runs: a hint for whether to read the disk cache)."""
+        held = max((common_prefix(list(lane.tokens), prompt) for lane in self._lanes
+                    if not lane.busy), default=0)
+        return max(held, self._cache.longest(prompt) if self._cache is not None else 0)
 
     def load(self) -> Load:
         """A consistent view of the loop's load."""
@@ -218,16 +228,53 @@ class Scheduler:
                     self._make_room(len(snap.tokens), lane)
                     if prompt_cache.restore(self._ctx, lane.id, snap):
                         lane.tokens = list(snap.tokens)
+            if control.cache_prompt:
+                self._load_stored(job, lane)
+            job.stored = None  # its KV is in the sequence now, or not wanted
             keep = min(common_prefix(lane.tokens, job.tokens), len(job.tokens) - 1)
             self._make_room(len(job.tokens) - keep, lane)
-            self._running.append(Generation(job, self._model, lane, metrics=self._metrics,
-                                            clock=self._clock))
+            gen = Generation(job, self._model, lane, metrics=self._metrics, clock=self._clock)
+            prefix = control.prefix
+            if (self._disk is not None and control.cache_prompt
+                    and keep < prefix <= len(job.tokens) - 1
+                    and prefix >= self._disk.min_tokens
+                    and not self._disk.has(job.tokens[:prefix])):
+                gen.store_at = prefix
+            self._running.append(gen)
         except _Gone:
             self._release(lane)
         except Exception as exc:  # a grammar llama.cpp refuses, a failed load of a snapshot
             self._release(lane)
             log.error("generation_failed", model=self._model.name, error=type(exc).__name__)
             job.handoff.put(Failed(f"generation failed: {type(exc).__name__}"))
+
+    def _load_stored(self, job: Job, lane: Lane) -> None:
+        """Load the prefix read from disk for `job` into `lane` if it holds more of the
+        prompt than `lane` does (and the cells are free); if llama.cpp cannot place it, the
+        prompt is evaluated (the file stays: its model and checksum were checked)."""
+        snap, name = job.stored, self._model.name
+        if snap is None:
+            return
+        if common_prefix(snap.tokens, job.tokens) <= common_prefix(lane.tokens, job.tokens):
+            return
+        lane.truncate(self._ctx, 0)
+        if self._make_room(len(snap.tokens), lane) and \
+                prompt_cache.restore(self._ctx, lane.id, snap):
+            lane.tokens = list(snap.tokens)
+            self._metrics.prefix_hits.labels(name).inc()
+            return
+        log.warning("prefix_cache_load_refused", model=name, tokens=len(snap.tokens))
+        self._metrics.prefix_misses.labels(name).inc()
+
+    def _store(self, gen: Generation) -> None:
+        """`gen`'s sequence holds exactly its stable prefix now: hand a copy of its KV to the
+        disk cache's writer."""
+        assert self._disk is not None
+        tokens = gen.lane.tokens[:gen.store_at]
+        gen.store_at = 0
+        kv = prompt_cache.state(self._ctx, gen.lane.id)
+        if kv is not None:
+            self._disk.store(tokens, kv)
 
     def _measured_limit(self, lane: Lane) -> int:
         """The verify batch giving one-token steps' logits ("exact" drafting), measured once
@@ -333,6 +380,8 @@ class Scheduler:
             took = (time.perf_counter() - began) / batch.size
             self._token_seconds = 0.7 * self._token_seconds + 0.3 * took
         for gen in stepped:
+            if gen.store_at and len(gen.lane.tokens) == gen.store_at:
+                self._store(gen)
             try:
                 going = gen.after_decode()
             except Exception as exc:

@@ -87,6 +87,9 @@ class Generation:
         self._piece_buf = ctypes.create_string_buffer(256)
         self.index = -1
         self.finished = False
+        # Where a prompt chunk must end, so the loop can copy the KV of exactly the stable
+        # prefix to the disk cache (0: nothing to copy).
+        self.store_at = 0
         self._begin(0)
 
     # The decode loop's side ---------------------------------------------------------------
@@ -105,6 +108,8 @@ class Generation:
         """Put up to `budget` (≥ 1) of this generation's next tokens in `batch`; how many."""
         n_past = len(self.lane.tokens)
         if self._pending:
+            if n_past < self.store_at:
+                budget = min(budget, self.store_at - n_past)
             part = self._pending[:budget]
             self._last_chunk = len(part) == len(self._pending)
             self._base = batch.add(part, n_past, self.lane.id,
