@@ -156,8 +156,12 @@ def _usage(event: dict) -> tuple[int, int, int] | None:
         u = event["message"]["usage"]
         cached = u.get("cache_read_input_tokens") or 0
         return u.get("input_tokens", 0) + cached, -1, cached
-    if event.get("type") == "message_delta":
-        return -1, event["usage"]["output_tokens"], -1
+    if event.get("type") == "message_delta":  # the final usage: the cache reads are known
+        u = event["usage"]
+        cached = u.get("cache_read_input_tokens")
+        if cached is None:
+            return -1, u["output_tokens"], -1
+        return u.get("input_tokens", 0) + cached, u["output_tokens"], cached
     return None
 
 
@@ -212,7 +216,8 @@ async def _prefixes_stored(session: aiohttp.ClientSession, url: str) -> None:
     """Until the backend's writer has put a prefix on disk (it writes off the decode loop)."""
     end = time.monotonic() + 600
     while time.monotonic() < end:
-        async with session.get(url + "/metrics") as resp:
+        async with session.get(url + "/metrics", headers=HEADERS) as resp:
+            resp.raise_for_status()
             text = await resp.text()
         if any(line.startswith("cerebrum_backend_prefix_cache_stores_total{")
                and float(line.split()[-1]) >= 1 for line in text.splitlines()):

@@ -6,6 +6,10 @@ into one batch, then lets each sequence sample from its own logits.
   use the whole context; admission counts cells). An idle sequence keeps the KV of its last
   prompt and answer; a request takes the idle sequence sharing the longest prefix with its
   prompt, and a sequence whose cells are needed is first copied to the RAM prompt cache.
+- Prefixes on disk (`disk_cache.py`): a request that read a stored prefix of its prompt before
+  it was queued (`Job.stored`) is given it when that holds more than its sequence does; a
+  request whose stable prefix (`Control.prefix`) is not stored has its prompt's evaluation
+  cut at the prefix's end, and the sequence's KV then goes to the disk cache's writer.
 - Admission: editors' completions (`Control.interactive`) first, then in arrival order; a
   request waits while no sequence is free or its prompt's cells are held by running ones.
 - Prompts never freeze the streams: a step is sized to take about `step_ms` (from the time
