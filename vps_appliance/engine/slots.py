@@ -231,7 +231,8 @@ class ModelSlot:
         started = self._clock()
         self._outstanding += 1
         try:
-            stored = await self._stored(tokens, control)
+            stored = (await asyncio.to_thread(self._stored, tokens, control)
+                      if control.prefix else None)  # only conversations have one
             scheduler.submit(Job(tokens, params, max_tokens, params.stop + extra_stops, control,
                                  handoff, submitted=started, stored=stored))
             while True:
@@ -245,10 +246,10 @@ class ModelSlot:
             self._outstanding -= 1
             self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (self._clock() - started)
 
-    async def _stored(self, tokens: list[int], control: Control
-                      ) -> prompt_cache.Snapshot | None:
+    def _stored(self, tokens: list[int], control: Control) -> prompt_cache.Snapshot | None:
         """For a request with a stable prefix: the stored prefix sharing the most with its
-        prompt, read (off the loop) when it holds more than memory does."""
+        prompt, read when it holds more than memory does (in a worker thread: comparing
+        20k-token prompts and reading hundreds of MB stay off the event loop)."""
         model, scheduler = self._model, self._scheduler
         disk = model.disk if model is not None else None
         if disk is None or scheduler is None or not control.cache_prompt \
@@ -260,7 +261,7 @@ class ModelSlot:
             if warm < control.prefix:
                 self._metrics.prefix_misses.labels(self.spec.name).inc()
             return None
-        snapshot = await asyncio.to_thread(disk.load, entry)
+        snapshot = disk.load(entry)
         if snapshot is None:
             self._metrics.prefix_misses.labels(self.spec.name).inc()
         return snapshot
