@@ -70,15 +70,17 @@ def _lines(output: str) -> list[dict]:
 
 
 def _workspace(tmp_path: Path, tier: str, files: dict[str, str]) -> tuple[Path, Path]:
-    """The agent's own directory for `tier`, and a fresh repository of `files` at one path
-    for every tier: the agents write their working directory into the prompt, and greedy
-    decoding of a prompt that differs by a path may choose otherwise (Codex once answered
-    without its tool through the orchestrator, from ".../orchestrator/repo")."""
-    root = tmp_path / tier
-    root.mkdir()
-    shutil.rmtree(tmp_path / "work", ignore_errors=True)
-    (tmp_path / "work").mkdir()
-    return root, agent_clients.repository(tmp_path / "work", files)
+    """A fresh directory for the agent (its home and configuration) and a fresh repository
+    of `files`, at the same paths for every tier (`tier` only names the run): the agents
+    write their home and working directory into the prompt, and greedy decoding of a prompt
+    that differs by a path may choose otherwise (Codex answered without its tool through
+    the orchestrator, once from ".../orchestrator/repo", once from its skills' folder under
+    ".../orchestrator/codex-home": 3 tokens of the prompt)."""
+    assert tier in TIERS
+    for name in ("agent", "work"):
+        shutil.rmtree(tmp_path / name, ignore_errors=True)
+        (tmp_path / name).mkdir()
+    return tmp_path / "agent", agent_clients.repository(tmp_path / "work", files)
 
 
 async def _reads_notes(build, url: str, tmp_path: Path, tier: str, prompt: str,
