@@ -68,16 +68,21 @@ class BadFile(Exception):
     """A stored file that cannot be used (its reason is the message: no request text)."""
 
 
+def _packed(tokens: Sequence[int]) -> bytes:
+    """Tokens as the file holds them: int32, little-endian."""
+    return np.asarray(tokens, dtype="<i4").tobytes()
+
+
 def file_name(model: str, tokens: Sequence[int]) -> str:
     """The file a prefix is stored under: the same prefix of the same model, the same name."""
     digest = hashlib.sha256(model.encode())
-    digest.update(np.asarray(tokens, dtype="<i4").tobytes())
+    digest.update(_packed(tokens))
     return digest.hexdigest()[:40] + SUFFIX
 
 
 def encode_header(model: str, tokens: Sequence[int], kv: bytes | memoryview) -> bytes:
     """Everything before the KV: magic, header, tokens."""
-    packed = np.asarray(tokens, dtype="<i4").tobytes()
+    packed = _packed(tokens)
     digest = hashlib.sha256(packed)
     digest.update(kv)
     header = json.dumps({"model": model, "tokens": len(tokens), "kv_bytes": len(kv),
@@ -197,7 +202,7 @@ class DiskCache:
                 kv = bytearray(header["kv_bytes"])  # loaded into llama.cpp without a copy
                 if handle.readinto(kv) != len(kv):
                     raise BadFile("truncated")
-            digest = hashlib.sha256(np.asarray(tokens, dtype="<i4").tobytes())
+            digest = hashlib.sha256(_packed(tokens))
             digest.update(kv)
             if digest.hexdigest() != header.get("sha256"):
                 raise BadFile("its checksum does not match")
@@ -265,14 +270,13 @@ class DiskCache:
 
     def _evict(self) -> None:
         """Remove the least recently used files until the rest fit (lock held)."""
-        while self._entries and sum(e.size for e in self._entries.values()) > \
-                self.capacity_bytes:
+        while self._entries and self.size_bytes > self.capacity_bytes:
             oldest = min(self._entries.values(), key=lambda e: e.used_at)
             oldest.path.unlink(missing_ok=True)
             del self._entries[oldest.path.name]
             log.info("prefix_cache_evicted", model=self._name, tokens=len(oldest.tokens),
                      bytes=oldest.size)
-        self._events.size(sum(e.size for e in self._entries.values()))
+        self._events.size(self.size_bytes)
 
     def _reject(self, path: Path, exc: Exception) -> None:
         log.warning("prefix_cache_file_ignored", model=self._name, file=path.name,
@@ -280,5 +284,5 @@ class DiskCache:
         path.unlink(missing_ok=True)
         with self._lock:
             self._entries.pop(path.name, None)
-            self._events.size(sum(e.size for e in self._entries.values()))
+            self._events.size(self.size_bytes)
         self._events.rejected()

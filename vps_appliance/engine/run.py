@@ -132,12 +132,12 @@ async def prepare(model: LoadedModel, spec: ModelSpec, req: Request, max_n: int,
         if req.kind == "chat":
             messages = tools.template_messages(req.turns, frozenset(
                 t.name for t in req.tools if t.freeform))
+            offered = tooling.template_tools()
             tokens, stops = await asyncio.to_thread(
-                chat.chat_tokens, model.llm, model.formatter, messages,
-                tooling.template_tools())
+                chat.chat_tokens, model.llm, model.formatter, messages, offered)
             if model.disk is not None:
                 control = dataclasses.replace(control, prefix=await asyncio.to_thread(
-                    stable_prefix, model, messages, tooling.template_tools(), tokens))
+                    stable_prefix, model, messages, offered, tokens))
         else:
             tokens = await asyncio.to_thread(chat.prompt_tokens, model.llm, req.prompt)
         requested = params.max_tokens
