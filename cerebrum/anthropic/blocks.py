@@ -14,7 +14,14 @@ the internal turns.
 - An assistant message is one turn: its text, its `tool_use` calls (input as JSON text), and
   its `thinking` text as the turn's reasoning; `redacted_thinking` is dropped (Anthropic
   encrypts it for its own models: there is nothing to read).
-- A `role: "system"` message (newer Claude Code sends them) is a system turn in its place.
+- A `role: "system"` message (newer Claude Code sends them) is a system turn. Those before the
+  first assistant message go ahead of the user messages, after `system`: Claude Code sends its
+  list of agent types (1.4k tokens, the same in every session) as a system message after the
+  first user message, which holds the date. In its place the list would follow the date, and a
+  new session's prompt could share only the part before the date with the last session's; moved,
+  everything but the date and the question is a prefix the prefix cache keeps (on disk across
+  restarts). Every turn of a session sends them in the same place, so each turn's prompt still
+  extends the last one's. Later system messages stay where they are.
 - Consecutive user (or assistant) turns are merged into one, as Anthropic merges them.
 - Images, documents and server tools' blocks are a 400 naming the block type.
 """
@@ -247,6 +254,15 @@ def _merged(turns: Iterable[Turn]) -> tuple[Turn, ...]:
     return tuple(out)
 
 
+def _system_first(turns: list[Turn]) -> list[Turn]:
+    """The system turns before the first assistant turn moved ahead of the other turns
+    before it, each kind in its order (see the module's docstring)."""
+    end = next((i for i, t in enumerate(turns) if t.role == "assistant"), len(turns))
+    opening = turns[:end]
+    return ([t for t in opening if t.role == "system"]
+            + [t for t in opening if t.role != "system"] + turns[end:])
+
+
 def conversation(body: dict[str, Any]) -> tuple[Turn, ...]:
     """`system` then `messages`, as internal turns."""
     value = body.get("messages")
@@ -260,4 +276,4 @@ def conversation(body: dict[str, Any]) -> tuple[Turn, ...]:
     turns = [Turn("system", first)] if first else []
     for i, message in enumerate(value):
         turns += _message(message, i, i == len(value) - 1)
-    return _merged(turns)
+    return _merged(_system_first(turns))

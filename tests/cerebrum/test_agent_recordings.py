@@ -206,8 +206,10 @@ def test_claude_code_body() -> None:
     for tier in TIERS:
         parsed = parse(request, tier)
         assert [t.name for t in parsed.tools] == [t["name"] for t in body["tools"]]
-        assert [t.role for t in parsed.turns] == ["system", "user", "system"]
-        assert parsed.turns[1].text.endswith(PROMPT)
+        # Its system message after the user's (the agent types) goes before it.
+        assert [t.role for t in parsed.turns] == ["system", "system", "user"]
+        assert parsed.turns[1].text == body["messages"][1]["content"]
+        assert parsed.turns[2].text.endswith(PROMPT)
         assert parsed.cache_key == session
         assert parsed.stream is True and parsed.max_tokens == 32000
 

@@ -160,6 +160,24 @@ def test_text_blocks_are_one_text_and_consecutive_turns_merge():
     assert prefill.turns[-1].role == "assistant"
 
 
+def test_system_messages_before_the_first_answer_go_first_and_later_ones_stay():
+    def roles_and_texts(messages: list[dict]) -> list[tuple[str, str]]:
+        parsed = wire.parse({"model": "m", "max_tokens": 8, "system": "S", "messages": messages})
+        return [(t.role, t.text) for t in parsed.turns]
+
+    opening = [{"role": "user", "content": "date"}, {"role": "system", "content": "agents"},
+               {"role": "user", "content": "task"}, {"role": "system", "content": "more"}]
+    first = roles_and_texts(opening)
+    assert first == [("system", "S"), ("system", "agents"), ("system", "more"),
+                     ("user", "date\n\ntask")]
+    later = roles_and_texts([*opening, {"role": "assistant", "content": "ok"},
+                             {"role": "system", "content": "late"},
+                             {"role": "user", "content": "next"}])
+    # The next turn's conversation extends the first's; a later system message stays put.
+    assert later[:len(first)] == first
+    assert later[len(first):] == [("assistant", "ok"), ("system", "late"), ("user", "next")]
+
+
 def test_metadata_user_id_keys_the_prompt_cache():
     def key(user_id: str) -> str | None:
         return wire.parse({"model": "m", "max_tokens": 8, "metadata": {"user_id": user_id},
