@@ -33,8 +33,10 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("model", BOTH, HONOURED, "required; picks a model of the manifest (the tier maps "
           "names it does not serve, such as Claude's, as it maps any other)",
           orchestrator=HONOURED, orchestrator_why="routing: a route's model, or `auto`"),
-    Field("messages", BOTH, HONOURED, "roles user, assistant and system (a system turn in "
-          "place); content a string or blocks: text, tool_use, tool_result (a tool turn; "
+    Field("messages", BOTH, HONOURED, "roles user, assistant and system (a system turn: "
+          "in place, or, before the first assistant message, right after `system`, so a new "
+          "session's prompt shares all but the date and the question with the last one's); "
+          "content a string or blocks: text, tool_use, tool_result (a tool turn; "
           "is_error as an `Error: ` prefix), thinking (the assistant turn's reasoning), "
           "redacted_thinking (dropped: encrypted); image, document and server tools' blocks "
           "are a 400 naming them; text blocks are joined by a blank line; consecutive user "
