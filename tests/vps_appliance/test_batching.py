@@ -1,8 +1,9 @@
 """Several generations at once on the real Qwen2.5-Coder-0.5B: sequences batched into one
 decode step give each request what it gets alone (or depart only at a near-tie of the batch's
 rounding), a client leaving mid-batch changes no one else's tokens, an editor's completion
-runs ahead of a long prompt, a long prompt never freezes a stream, and `parallel = 1` serves
-one generation at a time as before."""
+runs ahead of a long prompt and, while it decodes, the other streams take every other step,
+a long prompt never freezes a stream, and `parallel = 1` serves one generation at a time as
+before."""
 
 from __future__ import annotations
 
@@ -226,6 +227,38 @@ async def test_a_long_prompt_never_freezes_a_running_stream(start_backend, qwen_
     # quarter of the prompt's time).
     assert len(during) >= 10, (len(during), first - sent)
     assert max(gaps) < (first - sent) / 4, (max(gaps), first - sent)
+
+
+async def test_beside_an_editors_completion_the_others_take_every_other_step(qwen, http):
+    body = chat(QUESTIONS[2], stream=True, max_tokens=2000,
+                logit_bias={"151643": -100, "151645": -100})  # streams until it is closed
+    async with http.post(qwen + CHAT, json=body) as streaming:
+        events = sse_events(streaming)
+        reading = asyncio.create_task(_drain(events))
+        async with asyncio.timeout(60):
+            while await steps_with(http, qwen, 1) < 3:  # the chat is decoding
+                await asyncio.sleep(0.02)
+        both_before = await steps_with(http, qwen, 2)
+        done = await complete_infill(http, qwen, {
+            "input_prefix": "def mean(values):\n    total = 0\n    for v in values:\n        ",
+            "input_suffix": "\n    return total / len(values)\n", "n_predict": 24,
+            "temperature": 0.0})
+        both = await steps_with(http, qwen, 2) - both_before
+        assert not reading.done()  # the chat was streaming all along
+        streaming.close()
+    reading.cancel()
+    await asyncio.gather(reading, return_exceptions=True)
+    made = done["tokens_predicted"]
+    assert made >= 8, done
+    # Steps with both sequences: the completion's prompt and about half of its tokens (nearly
+    # every step of it if the chat took part in each); the chat was never stopped.
+    # (measured: 11 of 24 so, 20 of 24 with the chat in every step it was ready for)
+    assert made // 4 <= both <= 2 * made // 3, (both, made)
+
+
+async def _drain(events) -> None:
+    async for _ in events:
+        pass
 
 
 async def test_one_sequence_serves_one_generation_at_a_time(start_backend, qwen_path, http):
