@@ -168,7 +168,8 @@ class DiskCache:
 
     @property
     def size_bytes(self) -> int:
-        """Bytes of the stored files."""
+        """Bytes of the stored files (read with the lock held, or before the writer starts:
+        the writer thread changes the entries)."""
         return sum(e.size for e in self._entries.values())
 
     def __len__(self) -> int:
